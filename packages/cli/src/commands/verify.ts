@@ -1,0 +1,9 @@
+// PLACEHOLDER: replaced by the real command. Do not ship.
+import type { Command } from 'commander';
+import { CliError } from '../errors.js';
+
+export function register(program: Command): void {
+  program.command('verify').description('(not built yet)').action(() => {
+    throw new CliError('verify is not built yet');
+  });
+}

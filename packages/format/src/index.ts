@@ -1,0 +1,4 @@
+export * from './bf16.js';
+export * from './tca-tbe/layout.js';
+export * from './contract/types.js';
+export * from './contract/validate.js';

@@ -2,3 +2,5 @@ export * from './bf16.js';
 export * from './tca-tbe/layout.js';
 export * from './contract/types.js';
 export * from './contract/validate.js';
+export * from './safetensors/index.js';
+export * from './container/index.js';

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds the standalone kernel harness and the host-codec test on this machine (no GPU needed).
+# Output: /work/main/.carry/gemm/ (ignored by git; carried to the GPU host by scripts/gpu-kernels.sh).
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+out="${OUT_DIR:-$(cd "$here/../.." && pwd)/.carry/gemm}"
+mkdir -p "$out"
+arch="-gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_90,code=sm_90"
+flags="-O3 -std=c++17 -I$here/native --expt-relaxed-constexpr -lineinfo"
+g="$here/native/gemm"
+nvcc $arch $flags -cudart static -o "$out/zipgemm_bench" "$here/dev/zipgemm_bench_main.cu" "$g/zipgemm.cu" \
+  "$g/decompress.cu" "$g/bench_core.cu" "$g/host_codec.cpp" -ldl -lpthread
+g++ -O2 -std=c++17 -I"$here/native" -o "$out/host_codec_test" "$here/dev/host_codec_test.cpp" "$g/host_codec.cpp" -lpthread
+echo "built $out/zipgemm_bench $out/host_codec_test"

@@ -1,0 +1,78 @@
+// ZipGEMM kernels for Hopper (sm_90/sm_90a): fused decompress-GEMM on TCA-TBE weights, its
+// bit-identical dense twin, standalone decompression and the embedding-row gather.
+//
+// API notes for the addon (keep this block current when the API changes):
+// - All functions are capture-safe: no allocation, no synchronisation, no host reads of device
+//   memory; errors (bad shape, misaligned pointer, launch failure) are returned, never thrown.
+// - zipgemm/dense_gemm need no workspace today (gemm_workspace_bytes returns 0); pass any pointer.
+//   Split-K partials are reduced through distributed shared memory inside one thread-block cluster
+//   in a fixed order, so results are deterministic and zipgemm == dense_gemm bit for bit.
+// - Device arrays must be 16-byte aligned (cudaMalloc gives 256): bitmaps, signMantissa, outliers.
+//   x and the dense weight may have any alignment (a slower load path is used when misaligned).
+// - K is limited to 8192 global tiles (524288 columns): 8 split-K CTAs x 1024 tiles each.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+/** One TCA-TBE matrix (SPEC.md, packages/format) in device memory. */
+struct TcaTbeDeviceMatrix {
+  int rows, cols, expBase;
+  const uint64_t* bitmaps;        // [tiles, 64, 3] u64
+  const uint8_t* signMantissa;    // [tiles, 4096] u8
+  const uint8_t* outliers;        // [outlierBytes] u8, per-tile segments padded to 16 bytes
+  const uint32_t* outlierOffsets; // [tiles + 1] u32
+};
+
+// y[n*ldy + outOffset + m] (+)= sum_k bf16(x[n*K+k]) * W[m,k] (+ bias[m]);  x: [N, K] f32 (rounded to
+// bf16 RNE on load), y f32, bias [M] f32 or null. accumulate: add to y instead of overwriting.
+cudaError_t zipgemm(const TcaTbeDeviceMatrix& w, const float* x, int N, float* y, int ldy, int outOffset,
+                    const float* bias, bool accumulate, void* workspace, size_t workspaceBytes, cudaStream_t s);
+// Same schedule on a dense [M, K] bf16 row-major weight: bit-identical to zipgemm.
+cudaError_t dense_gemm(const uint16_t* w, int M, int K, const float* x, int N, float* y, int ldy, int outOffset,
+                       const float* bias, bool accumulate, void* workspace, size_t workspaceBytes, cudaStream_t s);
+/** Workspace upper bound for zipgemm and dense_gemm (currently 0: the reduction lives in shared memory). */
+size_t gemm_workspace_bytes(int M, int K, int N);
+/** out: [M, K] bf16 row-major, bit-exact. */
+cudaError_t tca_decompress(const TcaTbeDeviceMatrix& w, uint16_t* out, cudaStream_t s);
+/** out: [count, K] f32, row rowIds[i] of W (embedding gather). An id outside 0..rows-1 yields a NaN row. */
+cudaError_t tca_decompress_rows(const TcaTbeDeviceMatrix& w, const int32_t* rowIds, int count, float* out,
+                                cudaStream_t s);
+
+enum class GemmPath : int { Zipgemm = 0, DecompressVendor = 1 };
+/** Dispatch rule for a compressed weight (the addon and the benchmark use the same rule). */
+GemmPath choose_gemm_path(int M, int K, int N);
+
+// ---- tuning (benchmark / tests): explicit schedule; 0 fields mean "choose automatically" ----
+struct GemmTuning {
+  int splitK = 0;   // CTAs per 64-row band along K (cluster size), 1..8
+  int stages = 0;   // shared-memory ring depth, 2..6
+  int nTile = 0;    // tokens per CTA: 8, 16, 32 or 64
+};
+cudaError_t zipgemm_tuned(const TcaTbeDeviceMatrix& w, const float* x, int N, float* y, int ldy, int outOffset,
+                          const float* bias, bool accumulate, const GemmTuning& t, cudaStream_t s);
+cudaError_t dense_gemm_tuned(const uint16_t* w, int M, int K, const float* x, int N, float* y, int ldy, int outOffset,
+                             const float* bias, bool accumulate, const GemmTuning& t, cudaStream_t s);
+/** The schedule zipgemm would use (fields filled). */
+GemmTuning gemm_default_tuning(int M, int K, int N);
+
+// ---- benchmark (dev/zipgemm_bench_main.cu and the addon's `bench`) ----
+struct GemmBenchOptions {
+  std::string shapes = "llama3-8b,llama3-70b";  // preset names or "MxK" items, comma-separated
+  std::string ns = "1,2,4,8,16,32,64,128,512";  // token counts
+  int repeats = 7;              // timed repeats (median reported)
+  int itersPerRepeat = 20;      // launches per timed repeat (cold L2: rotating weight copies)
+  uint64_t seed = 0;            // 0: fresh seed from the clock
+  bool correctness = true;      // run the correctness suite first
+  bool sweep = false;           // also time split-K/stage variants for each case
+  std::string jsonPath;         // write the JSON here too (empty: only return it)
+  std::string command;          // recorded in the JSON (how the run was started)
+  std::string gitSha;           // recorded in the JSON
+};
+/** Runs correctness checks + timings; returns the JSON document; prints a table to stdout. */
+std::string run_gemm_bench(const GemmBenchOptions& options);
+/** Same, options as a flat JSON object with the GemmBenchOptions field names. */
+std::string run_gemm_bench_json(const std::string& optionsJson);

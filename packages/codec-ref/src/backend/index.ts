@@ -1,1 +1,3 @@
-export {};
+// The reference backend (pure TypeScript ZipservBackendV1) and its provider.
+export { type RefBackendOptions, type RefWeightPath, createRefBackend } from './ref-backend.js';
+export { refBackendProvider } from './provider.js';

@@ -109,7 +109,7 @@ export interface EmbeddingOp {
  * RMSNorm over every contiguous group of D = weight.shape[0] elements:
  * out = x / sqrt(mean(x^2) + eps) * weight. Groups make per-head norms (Qwen3 q/k norm) the same op.
  * `out` may be `x` (in place). `offset`/`width` restrict the op to columns [offset, offset+width)
- * of each row of a 2-D x (default: the whole row).
+ * of each row of a 2-D x (default: the whole row); columns of `out` outside them are left as they are.
  */
 export interface RmsNormOp {
   op: 'rmsnorm';

@@ -88,10 +88,12 @@ function validateNode(node: OpNode, i: number, caps: BackendCapabilities, backen
       return;
     }
     case 'decompress':
+      if (node.weight?.kind !== 'weight') fail('weight is not a device weight');
       want('out', node.out, 'bf16', 2);
       if (dim(node.out, 0) !== node.weight.rows || dim(node.out, 1) !== node.weight.cols) fail('out shape must equal the weight shape');
       return;
     case 'embedding':
+      if (node.table?.kind !== 'weight') fail('table is not a device weight');
       want('ids', node.ids, 'i32', 1);
       want('out', node.out, 'f32', 2);
       if (dim(node.out, 0) !== dim(node.ids, 0) || dim(node.out, 1) !== node.table.cols) fail('out must be [N, D] for N ids and a [V, D] table');

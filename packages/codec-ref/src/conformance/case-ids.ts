@@ -1,0 +1,38 @@
+// Every case of the conformance suite, by id. Backends name skips with these ids.
+
+export const CONFORMANCE_CASE_IDS = [
+  'tensors.write-read',
+  'errors.bad-graph',
+  'errors.freed-handle',
+  'decompress.ragged',
+  'decompress.all-bit-patterns',
+  'decompress.window-edges',
+  'embedding.raw',
+  'embedding.tca-tbe',
+  'matmul.zipgemm',
+  'matmul.dense',
+  'matmul.vendor',
+  'matmul.decompress+vendor',
+  'matmul.auto',
+  'matmul.window-edges',
+  'matmul.zipgemm-equals-dense',
+  'matmul.epilogue',
+  'rmsnorm',
+  'rmsnorm.groups',
+  'rope',
+  'rope.llama3',
+  'rope.linear',
+  'kvAppend.f32',
+  'kvAppend.bf16',
+  'attention.decode',
+  'attention.prefill',
+  'attention.bf16-cache',
+  'siluMul',
+  'add',
+  'gatherRows',
+  'argmax',
+  'graph.sequence',
+  'graph.rerun',
+] as const;
+
+export type ConformanceCaseId = (typeof CONFORMANCE_CASE_IDS)[number];

@@ -1,0 +1,285 @@
+// The model's weights on the device, and the loader that streams them there tensor by tensor.
+
+import { EncoderPool, decodeMatrix, encodeMatrix } from '@zipserv/codec-ref';
+import {
+  type DeviceTensor,
+  type DeviceWeight,
+  type WeightPath,
+  type WeightSource,
+  type ZipservBackendV1,
+  tcaTbeStoredBytes,
+} from '@zipserv/format';
+import type { ModelConfig } from '../config/model-config.js';
+import type { ModelSource } from './model-source.js';
+import { EMBED_TOKENS, FINAL_NORM, LM_HEAD, layerTensor } from './weight-names.js';
+
+/** How matmuls read weights: compressed (fused ZipGEMM), or plain BF16 through our kernel or the vendor's. */
+export type WeightMode = 'zipgemm' | 'dense' | 'vendor';
+
+export interface LayerWeights {
+  inputNorm: DeviceTensor; // [D] f32
+  postNorm: DeviceTensor; // [D] f32
+  q: DeviceWeight; // [H*hd, D]
+  k: DeviceWeight; // [Hkv*hd, D]
+  v: DeviceWeight; // [Hkv*hd, D]
+  o: DeviceWeight; // [D, H*hd]
+  gate: DeviceWeight; // [I, D]
+  up: DeviceWeight; // [I, D]
+  down: DeviceWeight; // [D, I]
+  qBias?: DeviceTensor; // [H*hd] f32
+  kBias?: DeviceTensor; // [Hkv*hd] f32
+  vBias?: DeviceTensor; // [Hkv*hd] f32
+  oBias?: DeviceTensor; // [D] f32
+  gateBias?: DeviceTensor; // [I] f32
+  upBias?: DeviceTensor; // [I] f32
+  downBias?: DeviceTensor; // [D] f32
+  qNorm?: DeviceTensor; // [hd] f32 (Qwen3)
+  kNorm?: DeviceTensor; // [hd] f32 (Qwen3)
+}
+
+export interface WeightLoadStats {
+  /** Matrices on the device in TCA-TBE form. */
+  compressedMatrices: number;
+  /** Matrices on the device as plain BF16. */
+  rawMatrices: number;
+  /** BF16 bytes of all matrices (what a dense engine would hold). */
+  bf16MatrixBytes: number;
+  /** Device bytes of all weights (matrices, norms, biases). */
+  weightBytes: number;
+  /** Seconds spent compressing on load (EncoderPool) or decoding for dense/vendor. */
+  convertSeconds: number;
+  loadSeconds: number;
+  /** Synthetic matrices built from reused encoded bands (see synthetic-source.ts). */
+  syntheticTiled: boolean;
+  /** Matrices stored as F32/F16 and rounded to BF16 on load. */
+  roundedToBf16: number;
+}
+
+export interface LoadProgress {
+  phase: 'load';
+  /** Tensor just placed on the device. */
+  tensor: string;
+  done: number;
+  total: number;
+  /** Device bytes so far. */
+  bytes: number;
+}
+
+export interface DeviceModel {
+  config: ModelConfig;
+  mode: WeightMode;
+  embed: DeviceWeight; // [V, D]
+  lmHead: DeviceWeight; // [V, D] (the embedding table when tied)
+  finalNorm: DeviceTensor; // [D] f32
+  layers: LayerWeights[];
+  stats: WeightLoadStats;
+  /** The matmul path for a weight under this model's mode. */
+  pathFor(weight: DeviceWeight): WeightPath;
+  free(): void;
+}
+
+export interface LoadOptions {
+  mode: WeightMode;
+  /** zipgemm mode: path for compressed weights ('auto' lets the backend pick decompress+vendor for large N). */
+  zipgemmPath?: 'zipgemm' | 'auto';
+  encoderThreads?: number;
+  onProgress?: (p: LoadProgress) => void;
+}
+
+export async function loadDeviceModel(
+  backend: ZipservBackendV1,
+  source: ModelSource,
+  config: ModelConfig,
+  options: LoadOptions,
+): Promise<DeviceModel> {
+  const started = performance.now();
+  const { mode } = options;
+  const zipgemmPath = options.zipgemmPath ?? 'zipgemm';
+  const paths = backend.capabilities.weightPaths;
+  const needPath: WeightPath = mode === 'zipgemm' ? zipgemmPath : mode;
+  if (needPath !== 'auto' && !paths.includes(needPath)) {
+    throw new Error(`backend '${backend.name}' does not support weight path '${needPath}' (it has: ${paths.join(', ')})`);
+  }
+  // A matrix that would not shrink stays raw in zipgemm mode, read by the dense twin; a backend
+  // without that path gets it compressed anyway (valid, only larger).
+  const rawAllowed = mode !== 'zipgemm' || paths.includes('dense');
+
+  const owned: Array<DeviceTensor | DeviceWeight> = [];
+  const stats: WeightLoadStats = {
+    compressedMatrices: 0,
+    rawMatrices: 0,
+    bf16MatrixBytes: 0,
+    weightBytes: 0,
+    convertSeconds: 0,
+    loadSeconds: 0,
+    syntheticTiled: false,
+    roundedToBf16: 0,
+  };
+  const has = (name: string) => source.tensor(name) !== undefined;
+  const lmHeadName = resolveLmHead(config, has, source.description);
+  const matrixNames = [EMBED_TOKENS];
+  const vectorNames = [FINAL_NORM];
+  for (let l = 0; l < config.numLayers; l++) {
+    for (const m of ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj']) {
+      matrixNames.push(layerTensor(l, `${m}.weight`));
+    }
+    vectorNames.push(layerTensor(l, 'input_layernorm.weight'), layerTensor(l, 'post_attention_layernorm.weight'));
+    if (config.qkvBias) for (const p of ['q', 'k', 'v']) vectorNames.push(layerTensor(l, `self_attn.${p}_proj.bias`));
+    if (config.oBias) vectorNames.push(layerTensor(l, 'self_attn.o_proj.bias'));
+    if (config.mlpBias) for (const p of ['gate', 'up', 'down']) vectorNames.push(layerTensor(l, `mlp.${p}_proj.bias`));
+    if (config.qkNorm) vectorNames.push(layerTensor(l, 'self_attn.q_norm.weight'), layerTensor(l, 'self_attn.k_norm.weight'));
+  }
+  if (lmHeadName !== EMBED_TOKENS) matrixNames.push(lmHeadName);
+  const missing = [...matrixNames, ...vectorNames].filter((n) => !has(n));
+  if (missing.length > 0) {
+    throw new Error(`${source.description}: missing tensor${missing.length > 1 ? 's' : ''} ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` and ${missing.length - 3} more` : ''} for a ${config.modelType} model`);
+  }
+  checkShapes(source, config, lmHeadName);
+
+  const total = matrixNames.length + vectorNames.length;
+  let done = 0;
+  const progress = (tensor: string) => {
+    done++;
+    options.onProgress?.({ phase: 'load', tensor, done, total, bytes: stats.weightBytes });
+  };
+  const pool = mode === 'zipgemm' && !source.compressed ? new EncoderPool(options.encoderThreads ? { threads: options.encoderThreads } : {}) : null;
+
+  const matrices = new Map<string, DeviceWeight>();
+  const vectors = new Map<string, DeviceTensor>();
+  try {
+    for (const name of matrixNames) {
+      const info = source.tensor(name)!;
+      if (info.storage === 'raw' && info.dtype !== 'BF16') stats.roundedToBf16++;
+      const stored = await source.readMatrix(name, mode === 'zipgemm' ? 'tca-tbe' : 'raw');
+      const t0 = performance.now();
+      const src = await convert(stored, mode, pool, rawAllowed);
+      stats.convertSeconds += (performance.now() - t0) / 1000;
+      const rows = src.storage === 'raw' ? src.rows : src.matrix.rows;
+      const cols = src.storage === 'raw' ? src.cols : src.matrix.cols;
+      const weight = await backend.uploadWeight(src);
+      owned.push(weight);
+      matrices.set(name, weight);
+      if (weight.storage === 'tca-tbe') stats.compressedMatrices++;
+      else stats.rawMatrices++;
+      stats.bf16MatrixBytes += rows * cols * 2;
+      stats.weightBytes += weight.deviceBytes;
+      progress(name);
+    }
+    for (const name of vectorNames) {
+      const data = await source.readVector(name); // [n] f32
+      const t = backend.createTensor({ dtype: 'f32', shape: [data.length] }, data);
+      owned.push(t);
+      vectors.set(name, t);
+      stats.weightBytes += t.byteLength;
+      progress(name);
+    }
+  } catch (err) {
+    for (const h of owned) backend.free(h);
+    throw err;
+  } finally {
+    await pool?.close();
+  }
+  stats.syntheticTiled = source.syntheticTiled;
+  stats.loadSeconds = (performance.now() - started) / 1000;
+
+  const w = (name: string) => matrices.get(name)!;
+  const vec = (name: string) => vectors.get(name)!;
+  const opt = (name: string) => vectors.get(name);
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.numLayers; l++) {
+    const n = (s: string) => layerTensor(l, s);
+    layers.push({
+      inputNorm: vec(n('input_layernorm.weight')),
+      postNorm: vec(n('post_attention_layernorm.weight')),
+      q: w(n('self_attn.q_proj.weight')),
+      k: w(n('self_attn.k_proj.weight')),
+      v: w(n('self_attn.v_proj.weight')),
+      o: w(n('self_attn.o_proj.weight')),
+      gate: w(n('mlp.gate_proj.weight')),
+      up: w(n('mlp.up_proj.weight')),
+      down: w(n('mlp.down_proj.weight')),
+      qBias: opt(n('self_attn.q_proj.bias')),
+      kBias: opt(n('self_attn.k_proj.bias')),
+      vBias: opt(n('self_attn.v_proj.bias')),
+      oBias: opt(n('self_attn.o_proj.bias')),
+      gateBias: opt(n('mlp.gate_proj.bias')),
+      upBias: opt(n('mlp.up_proj.bias')),
+      downBias: opt(n('mlp.down_proj.bias')),
+      qNorm: opt(n('self_attn.q_norm.weight')),
+      kNorm: opt(n('self_attn.k_norm.weight')),
+    });
+  }
+  let freed = false;
+  return {
+    config,
+    mode,
+    embed: w(EMBED_TOKENS),
+    lmHead: w(lmHeadName),
+    finalNorm: vec(FINAL_NORM),
+    layers,
+    stats,
+    pathFor(weight: DeviceWeight): WeightPath {
+      if (mode === 'vendor') return 'vendor';
+      if (mode === 'dense' || weight.storage === 'raw') return 'dense';
+      return zipgemmPath;
+    },
+    free() {
+      if (freed) return;
+      freed = true;
+      for (const h of owned) backend.free(h);
+    },
+  };
+}
+
+/** Tied: the embedding table doubles as the LM head. Untied: lm_head.weight must exist. */
+function resolveLmHead(config: ModelConfig, has: (n: string) => boolean, where: string): string {
+  if (config.tieWordEmbeddings) return EMBED_TOKENS;
+  if (has(LM_HEAD)) return LM_HEAD;
+  if (!config.tieWordEmbeddingsSpecified) return EMBED_TOKENS;
+  throw new Error(`${where}: missing tensor ${LM_HEAD} (config.json says tie_word_embeddings: false)`);
+}
+
+function checkShapes(source: ModelSource, c: ModelConfig, lmHeadName: string): void {
+  const qDim = c.numHeads * c.headDim;
+  const kvDim = c.numKvHeads * c.headDim;
+  const expect: Array<[string, number[]]> = [
+    [EMBED_TOKENS, [c.vocabSize, c.hiddenSize]],
+    [lmHeadName, [c.vocabSize, c.hiddenSize]],
+    [FINAL_NORM, [c.hiddenSize]],
+  ];
+  for (let l = 0; l < c.numLayers; l++) {
+    const n = (s: string) => layerTensor(l, s);
+    expect.push(
+      [n('self_attn.q_proj.weight'), [qDim, c.hiddenSize]],
+      [n('self_attn.k_proj.weight'), [kvDim, c.hiddenSize]],
+      [n('self_attn.v_proj.weight'), [kvDim, c.hiddenSize]],
+      [n('self_attn.o_proj.weight'), [c.hiddenSize, qDim]],
+      [n('mlp.gate_proj.weight'), [c.intermediateSize, c.hiddenSize]],
+      [n('mlp.up_proj.weight'), [c.intermediateSize, c.hiddenSize]],
+      [n('mlp.down_proj.weight'), [c.hiddenSize, c.intermediateSize]],
+      [n('input_layernorm.weight'), [c.hiddenSize]],
+      [n('post_attention_layernorm.weight'), [c.hiddenSize]],
+    );
+    if (c.qkvBias) expect.push([n('self_attn.q_proj.bias'), [qDim]], [n('self_attn.k_proj.bias'), [kvDim]], [n('self_attn.v_proj.bias'), [kvDim]]);
+    if (c.qkNorm) expect.push([n('self_attn.q_norm.weight'), [c.headDim]], [n('self_attn.k_norm.weight'), [c.headDim]]);
+  }
+  for (const [name, shape] of expect) {
+    const got = source.tensor(name)!.shape;
+    if (got.join() !== shape.join()) {
+      throw new Error(`${source.description}: tensor ${name} has shape [${got.join(', ')}], config.json implies [${shape.join(', ')}]`);
+    }
+  }
+}
+
+/** Brings a stored matrix into the form the mode uploads. */
+async function convert(src: WeightSource, mode: WeightMode, pool: EncoderPool | null, rawAllowed: boolean): Promise<WeightSource> {
+  if (mode === 'zipgemm') {
+    if (src.storage === 'tca-tbe') return src;
+    const matrix = pool ? await pool.encode(src.data, src.rows, src.cols) : encodeMatrix(src.data, src.rows, src.cols);
+    // Like the container: keep a matrix raw when its TCA-TBE form would not be smaller.
+    return rawAllowed && tcaTbeStoredBytes(matrix) >= src.data.byteLength ? src : { storage: 'tca-tbe', matrix };
+  }
+  if (src.storage === 'raw') return src;
+  const m = src.matrix;
+  return { storage: 'raw', rows: m.rows, cols: m.cols, data: decodeMatrix(m) };
+}

@@ -4,6 +4,7 @@ import { register as bench } from './bench.js';
 import { register as chat } from './chat.js';
 import { register as compress } from './compress.js';
 import { register as decompress } from './decompress.js';
+import { register as demo } from './demo.js';
 import { register as doctor } from './doctor.js';
 import { register as inspect } from './inspect.js';
 import { register as run } from './run.js';
@@ -18,4 +19,5 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   chat,
   bench,
   doctor,
+  demo,
 ];

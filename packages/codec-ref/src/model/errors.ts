@@ -1,0 +1,5 @@
+// Errors of model-directory operations: one line, naming the file or directory involved.
+
+export class ModelError extends Error {
+  override readonly name = 'ModelError';
+}

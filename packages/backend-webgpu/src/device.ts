@@ -75,13 +75,13 @@ function envList(name: string): string[] {
   return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-async function adapterInfo(adapter: GPUAdapter): Promise<GPUAdapterInfo | undefined> {
+export async function adapterInfo(adapter: GPUAdapter): Promise<GPUAdapterInfo | undefined> {
   if (adapter.info) return adapter.info;
   const legacy = (adapter as { requestAdapterInfo?: () => Promise<GPUAdapterInfo> }).requestAdapterInfo;
   return legacy ? legacy.call(adapter) : undefined;
 }
 
-function describe(info: GPUAdapterInfo | undefined): { description: string; slug: string; software: boolean } {
+export function describeAdapter(info: GPUAdapterInfo | undefined): { description: string; slug: string; software: boolean } {
   const description = info?.description || '';
   const deviceName = info?.device && /[a-z]/i.test(info.device) ? info.device : '';
   const name = description || deviceName || info?.vendor || 'unknown adapter';
@@ -135,7 +135,7 @@ export async function acquireGpu(options: WebGpuBackendOptions): Promise<GpuCont
     ownsDevice = true;
   }
   const info = adapter ? await adapterInfo(adapter) : (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  const { description, slug, software } = describe(info);
+  const { description, slug, software } = describeAdapter(info);
   const l = device.limits;
   return {
     device,

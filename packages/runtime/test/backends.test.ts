@@ -11,13 +11,34 @@ describe('backend registry', () => {
     for (const b of all) if (!b.available) expect(b.reason).toMatch(/\S/);
   });
 
-  it("'auto' takes the first available of cuda, webgpu, ref", async () => {
+  it("'auto' takes the first available of cuda, webgpu, ref that is not a software emulation", async () => {
     const all = await listBackends();
-    const expected = ['cuda', 'webgpu', 'ref'].find((n) => all.find((b) => b.name === n)?.available);
+    let expected: string | undefined;
+    for (const n of ['cuda', 'webgpu', 'ref']) {
+      if (!all.find((b) => b.name === n)?.available) continue;
+      if (await (await findBackendProvider(n)).emulated?.()) continue;
+      expected = n;
+      break;
+    }
     const { backend, owned } = await resolveBackend('auto');
     expect(backend.name).toBe(expected);
     expect(owned).toBe(true);
     await backend.dispose();
+  });
+
+  it("'auto' passes over an emulated backend, which still works by name", async () => {
+    const emulatedProvider: BackendProviderV1 = {
+      specificationVersion: 'v1',
+      name: 'fake-emulated',
+      unavailableReason: async () => null,
+      emulated: async () => true,
+      create: async () => createRefBackend(),
+    };
+    registerBackend(emulatedProvider);
+    const byName = await resolveBackend('fake-emulated');
+    expect(byName.backend.name).toBe('ref');
+    await byName.backend.dispose();
+    expect(await emulatedProvider.emulated!()).toBe(true);
   });
 
   it('a registered provider is used by name, and its unavailability reason is reported', async () => {

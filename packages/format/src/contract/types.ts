@@ -310,5 +310,10 @@ export interface BackendProviderV1 {
   readonly name: string;
   /** Why this backend cannot run here, or null if it can (no GPU, addon not built, ...). */
   unavailableReason(): Promise<string | null>;
+  /**
+   * Optional: true when the backend would run on a software emulation of its device (e.g. WebGPU
+   * on a CPU rasteriser). It still works when asked for by name; 'auto' prefers the next backend.
+   */
+  emulated?(): Promise<boolean>;
   create(options?: Record<string, unknown>): Promise<ZipservBackendV1>;
 }

@@ -94,7 +94,7 @@ export async function resolveBackend(choice: BackendChoice, options?: Record<str
     for (const name of AUTO_BACKEND_ORDER) {
       try {
         const provider = await findBackendProvider(name);
-        const reason = await provider.unavailableReason();
+        const reason = (await provider.unavailableReason()) ?? ((await provider.emulated?.()) ? 'software emulation only (ask for it by name to use it)' : null);
         if (reason === null) return { backend: await provider.create(options), owned: true };
         reasons.push(`${name}: ${reason}`);
       } catch (err) {

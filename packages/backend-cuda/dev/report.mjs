@@ -10,7 +10,7 @@ if (!input) throw new Error('usage: report.mjs <zipgemm-h100.json>');
 const d = JSON.parse(readFileSync(input, 'utf8'));
 const base = input.replace(/\.json$/, '');
 // Same rule as native/gemm/zipgemm.cu choose_gemm_path.
-const autoIsZip = (M, K, N) => N <= 8 || (N <= 32 && M >= 3 * K);
+const autoIsZip = (M, K, N) => N <= 32 || (N <= 64 && M >= 4 * K);
 const shapes = [...new Map(d.cases.map((c) => [`${c.M}x${c.K}`, c])).values()].map((c) => ({ M: c.M, K: c.K, model: c.model }));
 const ns = [...new Set(d.cases.map((c) => c.N))].sort((a, b) => a - b);
 const get = (M, K, N) => d.cases.find((c) => c.M === M && c.K === K && c.N === N);

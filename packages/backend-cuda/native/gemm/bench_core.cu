@@ -127,6 +127,12 @@ void poison(float* y, size_t n) {
   ck(cudaGetLastError(), "poison");
 }
 
+std::string fmt(const char* f, double v) {
+  char b[64];
+  snprintf(b, sizeof b, f, v);
+  return b;
+}
+
 // ---------- reporting ----------
 std::ostringstream g_log;  // correctness lines (also printed)
 int g_failures = 0;
@@ -215,15 +221,18 @@ void check_gemm_case(int M, int K, int N, uint64_t seed, const GemmTuning& t, bo
   fill_normal(bias.data(), bias.size(), 0.1f, seed + 2);
   fill_normal(y0.data(), y0.size(), 0.1f, seed + 3);
   DevBuf<float> dx(x.size()), dbias(M), dy(y0.size()), dy2(y0.size());
+  const size_t wsBytes = gemm_workspace_bytes(M, K, N);
+  DevBuf<uint8_t> ws(wsBytes);
+  ck(cudaMemset(ws.p, 0xff, wsBytes), "memset workspace");  // NaN-poisoned: the pre-pass must write every column
   dx.upload(x.data(), x.size());
   dbias.upload(bias.data(), bias.size());
   auto run = [&](bool zip, DevBuf<float>& y) {
     if (accumulate) y.upload(y0.data(), y0.size());
     else poison(y.p, y.n);
     const cudaError_t e = zip ? zipgemm_tuned(d.view, dx.p, N, y.p, ldy, outOffset, withBias ? dbias.p : nullptr,
-                                              accumulate, t, 0)
+                                              accumulate, ws.p, wsBytes, t, 0)
                               : dense_gemm_tuned(dw.p, M, K, dx.p, N, y.p, ldy, outOffset,
-                                                 withBias ? dbias.p : nullptr, accumulate, t, 0);
+                                                 withBias ? dbias.p : nullptr, accumulate, ws.p, wsBytes, t, 0);
     ck(e, zip ? "zipgemm" : "dense_gemm");
     ck(cudaDeviceSynchronize(), zip ? "zipgemm run" : "dense_gemm run");
     return y.download(y.n);
@@ -246,6 +255,53 @@ void check_gemm_case(int M, int K, int N, uint64_t seed, const GemmTuning& t, bo
            M, K, N, r.splitK, r.stages ? r.stages : gemm_default_tuning(M, K, N).stages, r.nTile ? r.nTile : gemm_default_tuning(M, K, N).nTile,
            withBias ? " +bias" : "", accumulate ? " +acc" : "", rc.relErr, diff, rerun);
   report(!rc.nan && rc.relErr < 1e-2 && diff == 0 && rerun == 0, buf);
+}
+
+// Synthetic windows: exponents expBase..expBase+6 plus `outlierPct`% outliers (finite exponents below the
+// window), so the patch path, segments longer than the staged 256 bytes and the code-7 carry at expBase 249
+// are exercised in the GEMM. checkRef: also compare with float64 (off where values are Inf/NaN/subnormal).
+void check_gemm_window(int base, int outlierPct, int M, int K, int N, uint64_t seed, bool checkRef) {
+  std::vector<uint16_t> w(size_t(M) * K);
+  uint64_t s = seed;
+  for (auto& b : w) {
+    const uint64_t r = splitmix(s);
+    int e = base + int(r % 7);
+    if (int((r >> 8) % 100) < outlierPct) e = std::max(1, base - 8 - int((r >> 16) % 50));
+    b = uint16_t(((r >> 32) & 0x8000) | (uint32_t(e) << 7) | ((r >> 40) & 0x7f));
+  }
+  const tca::HostMatrix h = tca::encode(w.data(), M, K, base);
+  DevMatrix d(h);
+  DevBuf<uint16_t> dw(w.size());
+  dw.upload(w.data(), w.size());
+  std::vector<float> x(size_t(N) * K);
+  fill_normal(x.data(), x.size(), 1.0f, seed + 1);
+  DevBuf<float> dx(x.size()), dy(size_t(N) * M), dy2(size_t(N) * M);
+  dx.upload(x.data(), x.size());
+  const size_t wsBytes = gemm_workspace_bytes(M, K, N);
+  DevBuf<uint8_t> ws(wsBytes);
+  poison(dy.p, dy.n);
+  poison(dy2.p, dy2.n);
+  ck(zipgemm(d.view, dx.p, N, dy.p, M, 0, nullptr, false, ws.p, wsBytes, 0), "zipgemm window");
+  ck(dense_gemm(dw.p, M, K, dx.p, N, dy2.p, M, 0, nullptr, false, ws.p, wsBytes, 0), "dense window");
+  ck(cudaDeviceSynchronize(), "window gemm");
+  const auto a = dy.download(dy.n), b = dy2.download(dy2.n);
+  size_t diff = 0, poisoned = 0;
+  for (size_t i = 0; i < a.size(); i++) {
+    diff += memcmp(&a[i], &b[i], 4) != 0;
+    uint32_t u;
+    memcpy(&u, &a[i], 4);
+    poisoned += u == 0x7fc00001u;
+  }
+  RefCheck rc;
+  if (checkRef) rc = check_against_ref(w, M, K, x, N, a, M, 0, nullptr, nullptr, 0, seed + 2);
+  char buf[256];
+  snprintf(buf, sizeof buf, "gemm window expBase %d, %d%% outliers, %dx%d N=%d (max segment %u B): zip!=dense %zu, unwritten %zu%s",
+           base, outlierPct, M, K, N, [&] {
+             uint32_t mx = 0;
+             for (size_t i = 0; i + 1 < h.outlierOffsets.size(); i++) mx = std::max(mx, h.outlierOffsets[i + 1] - h.outlierOffsets[i]);
+             return mx;
+           }(), diff, poisoned, checkRef ? (", rel err " + fmt("%.2e", rc.relErr)).c_str() : "");
+  report(diff == 0 && poisoned == 0 && (!checkRef || (!rc.nan && rc.relErr < 1e-2)), buf);
 }
 
 void correctness_suite(uint64_t seed) {
@@ -294,6 +350,10 @@ void correctness_suite(uint64_t seed) {
   check_gemm_case(128, 512, 128, c++, GemmTuning{2, 6, 64}, false, false, 0);
   check_gemm_case(1024, 4096, 16, c++, GemmTuning{}, true, false, 4000);
   check_gemm_case(200, 70000, 2, c++, GemmTuning{}, false, false, 0);  // long K, ragged
+  check_gemm_window(120, 2, 192, 640, 5, c++, true);
+  check_gemm_window(120, 30, 130, 300, 9, c++, true);   // ~1200 outliers per tile: global segment fallback
+  check_gemm_window(0, 3, 128, 256, 3, c++, false);     // subnormal window
+  check_gemm_window(249, 3, 128, 256, 3, c++, false);   // code-7 carry into the sign bit
 }
 
 // ---------- timing ----------
@@ -357,11 +417,6 @@ double time_us(F&& launch, int rotations, int iters, int repeats, std::vector<do
   return t[t.size() / 2];
 }
 
-std::string fmt(const char* f, double v) {
-  char b[64];
-  snprintf(b, sizeof b, f, v);
-  return b;
-}
 
 }  // namespace
 }  // namespace zipserv::gemm::bench
@@ -419,6 +474,8 @@ std::string run_gemm_bench(const GemmBenchOptions& o) {
     fill_normal(x.data(), x.size(), 1.0f, seed + 77);
     DevBuf<float> dx(x.size()), dy(size_t(nMax) * sh.M), dy2(size_t(nMax) * sh.M);
     DevBuf<uint16_t> dxb(x.size());
+    const size_t wsBytes = gemm_workspace_bytes(sh.M, sh.K, nMax);
+    DevBuf<uint8_t> ws(wsBytes);
     dx.upload(x.data(), x.size());
     to_bf16_kernel<<<1024, 256>>>(dx.p, dxb.p, x.size());
     ck(cudaGetLastError(), "to_bf16");
@@ -436,8 +493,8 @@ std::string run_gemm_bench(const GemmBenchOptions& o) {
       // Correctness at this size: zip == dense bit for bit, zip vs float64 on samples.
       poison(dy.p, dy.n);
       poison(dy2.p, dy2.n);
-      ck(zipgemm(zs[0]->view, dx.p, N, dy.p, sh.M, 0, nullptr, false, nullptr, 0, 0), "zipgemm");
-      ck(dense_gemm(ds[0].p, sh.M, sh.K, dx.p, N, dy2.p, sh.M, 0, nullptr, false, nullptr, 0, 0), "dense_gemm");
+      ck(zipgemm(zs[0]->view, dx.p, N, dy.p, sh.M, 0, nullptr, false, ws.p, wsBytes, 0), "zipgemm");
+      ck(dense_gemm(ds[0].p, sh.M, sh.K, dx.p, N, dy2.p, sh.M, 0, nullptr, false, ws.p, wsBytes, 0), "dense_gemm");
       ck(cudaDeviceSynchronize(), "gemm check");
       {
         const auto a = dy.download(size_t(N) * sh.M), b = dy2.download(size_t(N) * sh.M);
@@ -450,8 +507,8 @@ std::string run_gemm_bench(const GemmBenchOptions& o) {
                    fmt("%.2e", rc.relErr) + ", zip!=dense " + std::to_string(diff));
       }
       const int it = o.itersPerRepeat, rep = o.repeats;
-      const double zipUs = time_us([&](int r) { ck(zipgemm(zs[r]->view, dx.p, N, dy.p, sh.M, 0, nullptr, false, nullptr, 0, 0), "zipgemm"); }, rotZ, it, rep);
-      const double denseUs = time_us([&](int r) { ck(dense_gemm(ds[r].p, sh.M, sh.K, dx.p, N, dy.p, sh.M, 0, nullptr, false, nullptr, 0, 0), "dense"); }, rotD, it, rep);
+      const double zipUs = time_us([&](int r) { ck(zipgemm(zs[r]->view, dx.p, N, dy.p, sh.M, 0, nullptr, false, ws.p, wsBytes, 0), "zipgemm"); }, rotZ, it, rep);
+      const double denseUs = time_us([&](int r) { ck(dense_gemm(ds[r].p, sh.M, sh.K, dx.p, N, dy.p, sh.M, 0, nullptr, false, ws.p, wsBytes, 0), "dense"); }, rotD, it, rep);
       const double cbUs = time_us([&](int r) {
         if (blas.gemm(ds[r].p, sh.M, sh.K, dxb.p, N, dy.p, sh.M, 0) != 0) throw std::runtime_error("cublasGemmEx failed");
       }, rotD, it, rep);
@@ -470,7 +527,7 @@ std::string run_gemm_bench(const GemmBenchOptions& o) {
             GemmTuning t = gemm_default_tuning(sh.M, sh.K, N);
             t.splitK = sk;
             t.stages = st;
-            const double us = time_us([&](int r) { ck(zipgemm_tuned(zs[r]->view, dx.p, N, dy.p, sh.M, 0, nullptr, false, t, 0), "zipgemm sweep"); }, rotZ, it, 5);
+            const double us = time_us([&](int r) { ck(zipgemm_tuned(zs[r]->view, dx.p, N, dy.p, sh.M, 0, nullptr, false, ws.p, wsBytes, t, 0), "zipgemm sweep"); }, rotZ, it, 5);
             sweep << (first ? "" : ", ") << "{\"splitK\": " << sk << ", \"stages\": " << st << ", \"us\": " << us << "}";
             first = false;
           }

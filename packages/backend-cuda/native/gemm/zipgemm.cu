@@ -1,15 +1,21 @@
-// ZipGEMM (fused TCA-TBE decode + mma.sync) and its dense twin: one kernel template, two weight loaders.
+// ZipGEMM v4 (fused TCA-TBE decode + mma.sync) and its dense twin: one warp-specialised kernel template,
+// two weight loaders.
 //
-// Schedule (per CTA of 256 threads = 8 warps): a 64-row band of W x a contiguous range of K tiles
-// (split-K) x up to NT tokens. Weight tiles and the matching f32 activation tiles stream through a
-// `stages`-deep cp.async ring. Per K tile: the CTA decodes the compressed tile into shared memory as
-// BF16 in stream layout (each 8x8 small tile = 128 contiguous bytes = one conflict-free ldmatrix
-// matrix), converts the activation tile to BF16, then each warp runs ldmatrix.x4 + mma.m16n8k16 on
-// its 16 rows and two of the four k16 slices (warps w and w+4 share rows; their partials are added in
-// a fixed order). The dense twin copies the BF16 tile straight into the same layout and runs the
-// identical ldmatrix/mma sequence, so the two are bit-identical by construction.
+// Per call: a pre-pass converts x [N, K] f32 -> bf16 [N, Kpad] (zero-padded to a multiple of 64) into the
+// workspace; the GEMM is launched as its programmatic dependent, so weight streaming starts while the
+// pre-pass runs. GEMM CTA = 1 producer warp + 4 consumer warps over a 64-row band of W, a contiguous range
+// of K tiles (split-K) and up to NT tokens.
+// - Producer (warp 4): per K tile, 1-D bulk copies (TMA engine) of the tile's bitmaps (1536 B),
+//   sign-mantissa (4096 B), the first bytes of its outlier segment and the NT x 128 B activation tile into
+//   an S-stage ring, completing on the stage's `full` mbarrier; waits on the stage's `empty` mbarrier
+//   before reuse. No CTA-wide barrier in the main loop.
+// - Consumer warp w owns rows 16w..16w+15 (small tiles 16w..16w+15) of every tile: it decodes its 1024
+//   weights (lane = one half of a small tile = 4 rows of 8) into a private 2 KB scratch in the small-tile
+//   layout, patches its own outliers, then runs ldmatrix + mma.m16n8k16 for all NT tokens.
+// - The dense twin copies the bf16 rows of the tile (row-major, 144-byte pitch) and feeds ldmatrix from
+//   the stage; the mma sequence and the reduction are the same, so outputs are bit-identical.
 // Split-K CTAs of one band form a thread-block cluster; their fp32 partials are summed through
-// distributed shared memory in rank order (deterministic, no workspace, one launch).
+// distributed shared memory in rank order (deterministic).
 #include <cooperative_groups.h>
 
 #include <algorithm>
@@ -17,10 +23,10 @@
 #include "gemm/tca_device.cuh"
 #include "gemm/zipgemm.h"
 
-#define ZS_TRY_GEMM(expr)                 \
-  do {                                    \
-    cudaError_t e_ = (expr);              \
-    if (e_ != cudaSuccess) return e_;     \
+#define ZS_TRY_GEMM(expr)             \
+  do {                                \
+    cudaError_t e_ = (expr);          \
+    if (e_ != cudaSuccess) return e_; \
   } while (0)
 
 namespace cg = cooperative_groups;
@@ -30,35 +36,43 @@ namespace {
 
 using namespace dev;
 
-constexpr int kThreads = 256;  // 8 warps: 2 per 16-row block, each on half the k16 slices
+constexpr int kConsumerWarps = 4;
+constexpr int kThreads = 32 * (kConsumerWarps + 1);  // + 1 producer warp
 constexpr int kBandRows = 64;
-constexpr int kXbStride = 144;        // bytes per token row of the BF16 activation tile (64 + 8 pad)
-constexpr int kPartStride = 68;       // floats per token row of the partial-sum tile (64 + 4 pad)
-constexpr int kZipStageW = kTileBitmapBytes + kTileElems + kOutlierStage;  // 5888
-constexpr int kDenseStageW = 8192;
-constexpr int kMaxSplitK = 8;         // portable cluster size
-constexpr int kMaxTilesPerCta = 1024; // offsets staged in shared memory
+constexpr int kXStride = 144;       // bytes per token row of a stage's activation tile (128 + 16: conflict-free ldmatrix)
+constexpr int kDenseStride = 144;   // bytes per weight row of a dense stage
+constexpr int kPartStride = 68;     // floats per token row of the partial-sum tile (64 + 4 pad)
+constexpr int kSegStage = 256;      // outlier-segment bytes staged per tile (the rest is read from global)
+constexpr int kZipStageW = kTileBitmapBytes + kTileElems + kSegStage;  // 5888
+constexpr int kDenseStageW = 64 * kDenseStride;                        // 9216
+constexpr int kScratchBytes = 2048;  // per consumer warp: 16 small tiles x 128 B
+constexpr int kMaxSplitK = 8;        // portable cluster size
+constexpr int kMaxTilesPerCta = 1024;
 
 struct SmemLayout {
-  int tables, offs, abuf, xb, ring, stageW, stageBytes, total;
+  int tables, scratch, offs, meta, bars, ring, stageW, stageBytes, total;
 };
 
-__host__ __device__ inline int align16(int v) { return (v + 15) & ~15; }
+__host__ __device__ inline int align_up(int v, int a) { return (v + a - 1) / a * a; }
 
 __host__ __device__ inline SmemLayout smem_layout(bool zip, int nt, int stages, int maxRange) {
   SmemLayout L{};
   int o = 0;
   L.tables = o;
   o += zip ? int(sizeof(DecodeTables)) : 0;
+  o = align_up(o, 128);
+  L.scratch = o;
+  o += zip ? kConsumerWarps * kScratchBytes : 0;
   L.offs = o;
-  o += zip ? align16((maxRange + 1) * 4) : 0;
-  L.abuf = o;
-  o += zip ? 8192 : 0;
-  L.xb = o;
-  o += nt * kXbStride;
+  o += zip ? align_up((maxRange + 1) * 4, 16) : 0;
+  L.meta = o;  // [stages] uint2: (segment offset, segment length) of the tile in the stage
+  o += stages * 8;
+  L.bars = o;  // [stages] full, then [stages] empty
+  o += stages * 16;
+  o = align_up(o, 128);
   L.ring = o;
   L.stageW = zip ? kZipStageW : kDenseStageW;
-  L.stageBytes = L.stageW + nt * 256;
+  L.stageBytes = align_up(L.stageW + nt * kXStride, 128);
   o += stages * L.stageBytes;
   L.total = o;
   return L;
@@ -71,10 +85,11 @@ struct GemmParams {
   const uint32_t* outlierOffsets;
   int expBase;
   const uint16_t* dense;
-  int denseVec;  // K % 8 == 0 and 16-byte aligned: 16-byte async copies
+  int denseVec;  // K % 8 == 0 and 16-byte aligned: bulk copies of the rows
   int M, K, tileCols;
-  const float* x;
-  int N, xVec;  // K % 4 == 0 and 16-byte aligned
+  const uint16_t* xb;  // [N, xPitch] bf16 (workspace, written by the pre-pass)
+  int xPitch;          // tileCols * 64
+  int N;
   float* y;
   int ldy, outOffset;
   const float* bias;
@@ -82,10 +97,63 @@ struct GemmParams {
   int splitK, stages, nChunks, maxRange;
 };
 
+// ---- pre-pass: x [N, K] f32 -> xb [N, Kpad] bf16 (RNE, NaN stays NaN), zero columns K..Kpad-1 ----
+__global__ void __launch_bounds__(256) x_to_bf16_kernel(const float* __restrict__ x, int N, int K, int Kpad,
+                                                        uint16_t* __restrict__ xb, int vec) {
+  griddep_launch_dependents();  // the GEMM may start its weight stream now; it waits for us before reading xb
+  const int per = Kpad / 8;
+  const long long total = (long long)N * per;
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
+    const int n = int(i / per), c = int(i % per) * 8;
+    const float* src = x + size_t(n) * K + c;
+    float v[8];
+    if (vec && c + 8 <= K) {
+      const float4 a = *reinterpret_cast<const float4*>(src), b = *reinterpret_cast<const float4*>(src + 4);
+      v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+    } else {
+#pragma unroll
+      for (int e = 0; e < 8; e++) v[e] = c + e < K ? src[e] : 0.f;
+    }
+    uint4 o;
+    o.x = f32_to_bf16_bits(v[0]) | (f32_to_bf16_bits(v[1]) << 16);
+    o.y = f32_to_bf16_bits(v[2]) | (f32_to_bf16_bits(v[3]) << 16);
+    o.z = f32_to_bf16_bits(v[4]) | (f32_to_bf16_bits(v[5]) << 16);
+    o.w = f32_to_bf16_bits(v[6]) | (f32_to_bf16_bits(v[7]) << 16);
+    *reinterpret_cast<uint4*>(xb + size_t(n) * Kpad + c) = o;
+  }
+}
+
+// One 8-element small-tile row: nibble tables (conflict-free: each plane's table is exactly 128 bytes)
+// give (expBase + code) << 7 per 16-bit lane with one IADD3 per word; sign and mantissa are merged in
+// with PRMT + LOP3. w1/w2/w3: the row's plane byte in bits 0..7 (higher bits ignored); s0/s1: its 8
+// sign-mantissa bytes. Table offsets are nibble * 8 (the entry size).
+__device__ __forceinline__ uint4 decode_row8(uint32_t tab, uint32_t w1, uint32_t w2, uint32_t w3, uint32_t s0,
+                                             uint32_t s1) {
+  const uint32_t l1 = (w1 << 3) & 0x78u, l2 = (w2 << 3) & 0x78u, l3 = (w3 << 3) & 0x78u;
+  const uint32_t h1 = (w1 >> 1) & 0x78u, h2 = (w2 >> 1) & 0x78u, h3 = (w3 >> 1) & 0x78u;
+  uint2 a0, b0, c0, a1, b1, c1;
+  asm volatile("ld.shared.v2.u32 {%0,%1}, [%2];" : "=r"(a0.x), "=r"(a0.y) : "r"(tab + l1));
+  asm volatile("ld.shared.v2.u32 {%0,%1}, [%2+128];" : "=r"(b0.x), "=r"(b0.y) : "r"(tab + l2));
+  asm volatile("ld.shared.v2.u32 {%0,%1}, [%2+256];" : "=r"(c0.x), "=r"(c0.y) : "r"(tab + l3));
+  asm volatile("ld.shared.v2.u32 {%0,%1}, [%2];" : "=r"(a1.x), "=r"(a1.y) : "r"(tab + h1));
+  asm volatile("ld.shared.v2.u32 {%0,%1}, [%2+128];" : "=r"(b1.x), "=r"(b1.y) : "r"(tab + h2));
+  asm volatile("ld.shared.v2.u32 {%0,%1}, [%2+256];" : "=r"(c1.x), "=r"(c1.y) : "r"(tab + h3));
+  uint4 o;
+  o.x = (__byte_perm(s0, 0, 0x1100) & 0x807F807Fu) | (a0.x + b0.x + c0.x);
+  o.y = (__byte_perm(s0, 0, 0x3322) & 0x807F807Fu) | (a0.y + b0.y + c0.y);
+  o.z = (__byte_perm(s1, 0, 0x1100) & 0x807F807Fu) | (a1.x + b1.x + c1.x);
+  o.w = (__byte_perm(s1, 0, 0x3322) & 0x807F807Fu) | (a1.y + b1.y + c1.y);
+  return o;
+}
+
+__device__ __forceinline__ void sts128(uint32_t addr, uint4 v) {
+  asm volatile("st.shared.v4.u32 [%0], {%1,%2,%3,%4};" ::"r"(addr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
+}
+
 template <bool kZip, int NT>
-__global__ void __launch_bounds__(kThreads) gemm_kernel(const GemmParams p) {
-  extern __shared__ __align__(128) uint8_t smem[];
-  constexpr int NF = NT / 8;  // n8 fragments per warp
+__global__ void __launch_bounds__(kThreads, NT <= 16 ? 4 : 3) gemm_kernel(const GemmParams p) {
+  extern __shared__ __align__(1024) uint8_t smem[];
+  constexpr int NF = NT / 8;  // n8 fragments
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int S = p.splitK, P = p.stages;
   const int split = int(blockIdx.x % unsigned(S));  // == cluster rank (1-D clusters of S CTAs)
@@ -96,198 +164,238 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(const GemmParams p) {
   const int nk = k1 - k0;
   const int n0 = chunk * NT;
   const size_t gtBase = size_t(band) * kt + k0;  // first global tile of this CTA
-  const int nRows = min(NT, p.N - n0);            // valid token rows of this CTA
+  const int nRows = min(NT, p.N - n0);           // valid token rows of this CTA
   const SmemLayout L = smem_layout(kZip, NT, P, p.maxRange);
-  DecodeTables* tab = reinterpret_cast<DecodeTables*>(smem + L.tables);
+  const uint32_t sbase = smem_u32(smem);
+  const uint32_t ring = sbase + L.ring;
+  const uint32_t fullBar = sbase + L.bars, emptyBar = fullBar + 8 * P;
+  uint2* meta = reinterpret_cast<uint2*>(smem + L.meta);
   uint32_t* offs = reinterpret_cast<uint32_t*>(smem + L.offs);  // [nk + 1] outlier offsets of the range
-  uint8_t* xb = smem + L.xb;                                    // [NT][72] bf16 activations
-  uint8_t* ring = smem + L.ring;
 
-  auto issue_w = [&](int j, int st) {
-    uint8_t* sp = ring + st * L.stageBytes;
-    if constexpr (kZip) {
-      const size_t gt = gtBase + j;
-      const uint8_t* gb = reinterpret_cast<const uint8_t*>(p.bitmaps) + gt * kTileBitmapBytes;
-      const uint8_t* gs = p.signMantissa + gt * kTileElems;
-      // 352 chunks of 16 bytes (96 bitmap + 256 sign-mantissa), contiguous in global and in the stage:
-      // straight-line, one or two per thread.
-      static_assert(kThreads == 256 && kTileBitmapBytes == 96 * 16, "chunk split assumes 256 threads");
-      // Stage offset of chunk c is c * 16 for both arrays (the bitmaps are exactly 96 chunks).
-      cp_async16(sp + tid * 16, tid < 96 ? gb + tid * 16 : gs + (tid - 96) * 16, 16);
-      if (tid < 96) cp_async16(sp + (tid + 256) * 16, gs + (tid + 160) * 16, 16);
-    } else {
-      const int gk = k0 + j;
-#pragma unroll 1
-      for (int c = tid; c < 512; c += kThreads) {
-        // 8 lanes read one 128-byte tile row (full sectors); each 16-byte chunk lands in its small tile.
-        const int R = c >> 3, q = c & 7;
-        const int t = (R >> 4) * 16 + (q >> 1) * 4 + ((R >> 3) & 1) + ((q & 1) << 1);
-        const int row = band * kBandRows + R;
-        const int col = gk * 64 + q * 8;
-        uint8_t* d = sp + t * 128 + (R & 7) * 16;
-        if (p.denseVec) {
-          const bool in = row < p.M && col < p.K;  // K % 8 == 0: a chunk is wholly in or out
-          cp_async16(d, in ? p.dense + size_t(row) * p.K + col : p.dense, in ? 16 : 0);
-        } else {
-          uint32_t v[4];
-#pragma unroll
-          for (int e = 0; e < 4; e++) {
-            const int c0 = col + 2 * e;
-            const uint32_t lo = (row < p.M && c0 < p.K) ? p.dense[size_t(row) * p.K + c0] : 0u;
-            const uint32_t hi = (row < p.M && c0 + 1 < p.K) ? p.dense[size_t(row) * p.K + c0 + 1] : 0u;
-            v[e] = lo | (hi << 16);
-          }
-          *reinterpret_cast<uint4*>(d) = make_uint4(v[0], v[1], v[2], v[3]);
-        }
-      }
+  if (tid == 0) {
+    for (int s = 0; s < P; s++) {
+      mbar_init(fullBar + 8 * s, 32);                 // every producer lane arrives
+      mbar_init(emptyBar + 8 * s, kConsumerWarps);    // lane 0 of each consumer warp arrives
     }
-  };
-  auto issue_x = [&](int j, int st) {
-    float* xs = reinterpret_cast<float*>(ring + st * L.stageBytes + L.stageW);  // [NT][64] f32
-    const int kc = (k0 + j) * 64;
-    if (p.xVec) {
-#pragma unroll 1
-      for (int c = tid; c < nRows * 16; c += kThreads) {
-        const int n = c >> 4, q = c & 15, gn = n0 + n, gk = kc + q * 4;
-        const bool in = gn < p.N && gk < p.K;
-        cp_async16(xs + n * 64 + q * 4, in ? p.x + size_t(gn) * p.K + gk : p.x, in ? 16 : 0);
-      }
-    } else {
-#pragma unroll 1
-      for (int c = tid; c < nRows * 64; c += kThreads) {
-        const int n = c >> 6, q = c & 63, gn = n0 + n, gk = kc + q;
-        const bool in = gn < p.N && gk < p.K;
-        cp_async4(xs + n * 64 + q, in ? p.x + size_t(gn) * p.K + gk : p.x, in ? 4 : 0);
-      }
-    }
-  };
-  auto issue_seg = [&](int j, int st) {
-    if constexpr (kZip) {
-      const uint32_t o = offs[j], len = offs[j + 1] - o;
-      const uint32_t chunks = min(len, uint32_t(kOutlierStage)) / 16;
-      if (uint32_t(tid) < chunks)
-        cp_async16(ring + st * L.stageBytes + kTileBitmapBytes + kTileElems + tid * 16, p.outliers + o + tid * 16, 16);
-    }
-  };
-
-  // Prologue: weight + activation copies first (no dependencies), then the offsets they need.
-  for (int s = 0; s < P - 1; s++)
-    if (s < nk) {
-      issue_w(s, s);
-      issue_x(s, s);
-    }
-  for (int i = nRows * (kXbStride / 4) + tid; i < NT * (kXbStride / 4); i += kThreads)
-    reinterpret_cast<uint32_t*>(xb)[i] = 0u;  // unused token rows stay zero
-  if constexpr (kZip) {
-    build_decode_tables(tab, p.expBase, tid, kThreads);
-    for (int i = tid; i <= nk; i += kThreads) offs[i] = __ldg(p.outlierOffsets + gtBase + i);
+    fence_mbar_init();
   }
+  if constexpr (kZip) build_decode_tables(reinterpret_cast<DecodeTables*>(smem + L.tables), p.expBase, tid, kThreads);
   __syncthreads();
-  for (int s = 0; s < P - 1; s++)
-    if (s < nk) issue_seg(s, s);
-  cp_async_commit();
 
   float acc[NF][4];
 #pragma unroll
   for (int f = 0; f < NF; f++) acc[f][0] = acc[f][1] = acc[f][2] = acc[f][3] = 0.f;
 
-  const uint32_t xbBase = smem_u32(xb);
-  for (int j = 0; j < nk; j++) {
-    if (j == 0) cp_async_wait<0>();
-    else cp_async_wait_dyn(P - 2);
-    __syncthreads();  // stage j visible to all; everyone is done with stage j-1, abuf and xb
-    {
-      const int jn = j + P - 1;
-      if (jn < nk) {
-        const int st = jn % P;
-        issue_w(jn, st);
-        issue_x(jn, st);
-        issue_seg(jn, st);
-      }
-      cp_async_commit();
-    }
-    uint8_t* sp = ring + (j % P) * L.stageBytes;
-    const uint8_t* A;
-    if constexpr (kZip) {
-      const uint64_t* bm = reinterpret_cast<const uint64_t*>(sp);
-      const uint8_t* smb = sp + kTileBitmapBytes;
-      const uint8_t* seg = sp + kTileBitmapBytes + kTileElems;
-      const uint32_t o = offs[j], len = offs[j + 1] - o;
-      const uint32_t pre = warp_outlier_prefix(bm, lane);
-      uint8_t* abuf = smem + L.abuf;
-#pragma unroll
-      for (int i = 0; i < 2; i++) {
-        const int t = warp * 8 + i * 4 + (lane >> 3), r = lane & 7;
-        const uint32_t pv = __shfl_sync(0xffffffffu, pre, t >> 1);
-        const uint32_t prefix = (t & 1) ? (pv >> 16) : (pv & 0xffffu);
-        decode_row(bm, smb, seg, p.outliers + o, len, tab, t, r, prefix,
-                   reinterpret_cast<uint16_t*>(abuf + t * 128 + r * 16));
-      }
-      A = abuf;
-    } else {
-      A = sp;
-    }
-    {
-      const float4* xs = reinterpret_cast<const float4*>(sp + L.stageW);
-#pragma unroll 1
-      for (int c = tid; c < nRows * 16; c += kThreads) {
-        const int n = c >> 4, q = c & 15;
-        const float4 v = xs[c];
-        const uint2 packed = make_uint2(f32_to_bf16_bits(v.x) | (f32_to_bf16_bits(v.y) << 16),
-                                        f32_to_bf16_bits(v.z) | (f32_to_bf16_bits(v.w) << 16));
-        *reinterpret_cast<uint2*>(xb + n * kXbStride + q * 8) = packed;
-      }
-    }
-    __syncthreads();  // A tile and BF16 activations ready
-    const uint32_t aBase = smem_u32(A) + ((warp & 3) * 16 + (lane >> 3)) * 128 + (lane & 7) * 16;
-#pragma unroll
-    for (int s = (warp >> 2) * 2; s < (warp >> 2) * 2 + 2; s++) {
-      uint32_t a0, a1, a2, a3;
-      ldmatrix_x4(a0, a1, a2, a3, aBase + s * 4 * 128);
-      if constexpr (NF == 1) {
-        uint32_t b0, b1;
-        ldmatrix_x2(b0, b1, xbBase + (lane & 7) * kXbStride + (s * 16 + ((lane >> 3) & 1) * 8) * 2);
-        mma_bf16(acc[0], a0, a1, a2, a3, b0, b1);
+  if (warp == kConsumerWarps) {
+    // ------------------------------- producer -------------------------------
+    const uint64_t pol = l2_evict_first_policy();
+    const int first = min(P, nk);
+    auto issue_weights = [&](int j, int st) {
+      const uint32_t sp = ring + st * L.stageBytes, fb = fullBar + 8 * st;
+      if constexpr (kZip) {
+        if (lane == 0) {
+          const size_t gt = gtBase + j;
+          mbar_expect_tx(fb, kTileBitmapBytes + kTileElems);
+          bulk_g2s_hint(sp, reinterpret_cast<const uint8_t*>(p.bitmaps) + gt * kTileBitmapBytes, kTileBitmapBytes, fb, pol);
+          bulk_g2s_hint(sp + kTileBitmapBytes, p.signMantissa + gt * kTileElems, kTileElems, fb, pol);
+        }
       } else {
-        const int q = lane >> 3;
-#pragma unroll
-        for (int f2 = 0; f2 < NF / 2; f2++) {
-          uint32_t b0, b1, b2, b3;
-          ldmatrix_x4(b0, b1, b2, b3,
-                      xbBase + ((f2 * 2 + (q >> 1)) * 8 + (lane & 7)) * kXbStride + (s * 16 + (q & 1) * 8) * 2);
-          mma_bf16(acc[2 * f2], a0, a1, a2, a3, b0, b1);
-          mma_bf16(acc[2 * f2 + 1], a0, a1, a2, a3, b2, b3);
+        const int gk = k0 + j;
+        const int cols = min(64, p.K - gk * 64);  // valid columns of this tile
+        for (int R = lane; R < 64; R += 32) {
+          const int row = band * kBandRows + R;
+          if (row >= p.M) continue;  // rows past M only feed discarded outputs
+          const uint16_t* src = p.dense + size_t(row) * p.K + size_t(gk) * 64;
+          const uint32_t dst = sp + R * kDenseStride;
+          if (p.denseVec) {
+            mbar_expect_tx(fb, cols * 2);
+            bulk_g2s_hint(dst, src, cols * 2, fb, pol);
+          } else {
+            for (int c = 0; c < cols; c++) {
+              const uint16_t v = src[c];
+              asm volatile("st.shared.u16 [%0], %1;" ::"r"(dst + 2 * c), "h"(v) : "memory");
+            }
+          }
+          // Columns past K must be finite zeros (x is zero there; stale Inf/NaN would poison the sum).
+          for (int c = cols; c < 64; c++) asm volatile("st.shared.u16 [%0], %1;" ::"r"(dst + 2 * c), "h"((uint16_t)0) : "memory");
         }
       }
+    };
+    auto issue_rest = [&](int j, int st) {  // outlier segment + activation tile, then arrive
+      const uint32_t sp = ring + st * L.stageBytes, fb = fullBar + 8 * st;
+      if constexpr (kZip) {
+        if (lane == 0) {
+          const uint32_t o = offs[j], len = offs[j + 1] - o, seg = min(len, uint32_t(kSegStage));
+          meta[st] = make_uint2(o, len);
+          if (seg) {
+            mbar_expect_tx(fb, seg);
+            bulk_g2s(sp + kTileBitmapBytes + kTileElems, p.outliers + o, seg, fb);
+          }
+        }
+      }
+      const uint16_t* xsrc = p.xb + size_t(n0) * p.xPitch + size_t(k0 + j) * 64;
+      for (int n = lane; n < nRows; n += 32) {
+        mbar_expect_tx(fb, 128);
+        bulk_g2s(sp + L.stageW + n * kXStride, xsrc + size_t(n) * p.xPitch, 128, fb);
+      }
+      __syncwarp();
+      mbar_arrive(fb);
+    };
+    for (int j = 0; j < first; j++) issue_weights(j, j);
+    if constexpr (kZip) {
+      for (int i = lane; i <= nk; i += 32) offs[i] = __ldg(p.outlierOffsets + gtBase + i);
+      __syncwarp();
+    }
+    griddep_wait();  // xb is written by the pre-pass
+    for (int j = 0; j < first; j++) issue_rest(j, j);
+    for (int j = first, st = 0, ph = 0; j < nk; j++) {  // st = j % P, ph = parity of the empty phase
+      mbar_wait(emptyBar + 8 * st, ph);
+      issue_weights(j, st);
+      issue_rest(j, st);
+      if (++st == P) st = 0, ph ^= 1;
+    }
+  } else {
+    // ------------------------------- consumers -------------------------------
+    const int w = warp;
+    // ldmatrix lane addresses. A: matrix q = lane >> 3 of k16 step s is small tile 16w + 4s + q.
+    const int q = lane >> 3, r8 = lane & 7;
+    uint32_t aOff;   // relative to the scratch (zip) or the stage (dense)
+    if constexpr (kZip) aOff = uint32_t(q * 128 + ((r8 ^ (q & 1)) * 16));
+    else aOff = uint32_t((w * 16 + (q & 1) * 8 + r8) * kDenseStride + (q >> 1) * 16);
+    // B (activations): NF == 1: matrices = (k lo, k hi) of steps s and s+1; else (n8 pair, k half) per step.
+    const uint32_t bOff = NF == 1 ? uint32_t(r8 * kXStride + q * 16)
+                                  : uint32_t(((q >> 1) * 8 + r8) * kXStride + (q & 1) * 16);
+    // Decode mapping: lane = half h of small tile tl of this band (rows 4h..4h+3). Its 32 sign-mantissa
+    // bytes are read as two 16-byte chunks, the first chosen by cA so that 8-lane phases hit distinct
+    // banks; scratch rows are swizzled (row ^ (tl & 1)) so the 16-byte stores are conflict-free too.
+    const int tl = lane >> 1, h = lane & 1, cA = (tl >> 1) & 1, t = w * 16 + tl;
+    const uint32_t scratch = sbase + L.scratch + w * kScratchBytes;
+    const uint32_t rot = cA ? 0x1032u : 0x3210u;  // plane words rotated so that byte i is row-set i
+    uint32_t stA[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int c = i < 2 ? cA : 1 - cA;
+      const int r = 4 * h + 2 * c + (i & 1);
+      stA[i] = scratch + tl * 128 + ((r ^ (tl & 1)) * 16);
+    }
+    const uint32_t tab = sbase + L.tables;
+
+    const uint32_t patchLane = scratch + tl * 128 + h * 64;  // + 2 * (bit ^ ((tl & 1) << 3)): swizzled element
+    const uint32_t patchFlip = uint32_t(tl & 1) << 3;
+    for (int j = 0, st = 0, ph = 0; j < nk; j++) {  // st = j % P, ph = parity of the full phase
+      const uint32_t sp = ring + st * L.stageBytes;
+      mbar_wait(fullBar + 8 * st, ph);
+      uint32_t aBase;
+      if constexpr (kZip) {
+        const uint8_t* spg = smem + L.ring + st * L.stageBytes;  // generic pointer to the stage
+        const uint32_t* bm32 = reinterpret_cast<const uint32_t*>(spg);
+        const uint32_t x1 = bm32[t * 6 + h], x2 = bm32[t * 6 + 2 + h], x3 = bm32[t * 6 + 4 + h];
+        const uint4 sA = *reinterpret_cast<const uint4*>(spg + kTileBitmapBytes + t * 64 + h * 32 + cA * 16);
+        const uint4 sB = *reinterpret_cast<const uint4*>(spg + kTileBitmapBytes + t * 64 + h * 32 + (1 - cA) * 16);
+        // Outlier ranks: outliers of earlier bands (warp-uniform loop + one REDUX) + a lane scan in the band.
+        uint32_t om = x1 & x2 & x3;
+        int before = 0;
+#pragma unroll
+        for (int b = 0; b < 3; b++)
+          if (b < w) {
+            const int u = (b * 16 + tl) * 6 + h;
+            before += __popc(bm32[u] & bm32[u + 2] & bm32[u + 4]);
+          }
+        const int cnt = __popc(om);
+        int incl = cnt;
+#pragma unroll
+        for (int d = 1; d < 32; d <<= 1) {
+          const int v = __shfl_up_sync(0xffffffffu, incl, d);
+          if (lane >= d) incl += v;
+        }
+        uint32_t k = uint32_t(__reduce_add_sync(0xffffffffu, before) + incl - cnt);
+        // Decode the lane's 4 rows (row-set i = byte i of the rotated plane words).
+        const uint32_t y1 = __byte_perm(x1, 0, rot), y2 = __byte_perm(x2, 0, rot), y3 = __byte_perm(x3, 0, rot);
+        sts128(stA[0], decode_row8(tab, y1, y2, y3, sA.x, sA.y));
+        sts128(stA[1], decode_row8(tab, y1 >> 8, y2 >> 8, y3 >> 8, sA.z, sA.w));
+        sts128(stA[2], decode_row8(tab, y1 >> 16, y2 >> 16, y3 >> 16, sB.x, sB.y));
+        sts128(stA[3], decode_row8(tab, y1 >> 24, y2 >> 24, y3 >> 24, sB.z, sB.w));
+        // Patch this lane's outliers (its own rows: no cross-lane hazard): full 16-bit rewrite, since
+        // code 7 at expBase 249 carried into the sign bit.
+        if (om) {
+          const uint2 mt = meta[st];  // (segment offset, length) in global memory
+          const uint8_t* seg = spg + kTileBitmapBytes + kTileElems;
+          const uint8_t* smRow = spg + kTileBitmapBytes + t * 64 + h * 32;
+          auto patch = [&](int b, uint32_t e) {
+            const uint32_t sb = smRow[b];
+            const uint32_t v = ((sb & 0x80u) << 8) | (e << 7) | (sb & 0x7fu);
+            asm volatile("st.shared.u16 [%0], %1;" ::"r"(patchLane + 2 * (uint32_t(b) ^ patchFlip)), "h"(uint16_t(v))
+                         : "memory");
+          };
+          if (mt.y <= uint32_t(kSegStage)) {  // whole segment staged (the common case)
+            do {
+              const int b = __ffs(om) - 1;
+              om &= om - 1;
+              patch(b, seg[k++]);
+            } while (om);
+          } else {
+            do {
+              const int b = __ffs(om) - 1;
+              om &= om - 1;
+              patch(b, k < uint32_t(kSegStage) ? seg[k] : (k < mt.y ? __ldg(p.outliers + mt.x + k) : 0u));
+              k++;
+            } while (om);
+          }
+        }
+        __syncwarp();
+        aBase = scratch + aOff;
+      } else {
+        aBase = sp + aOff;
+      }
+      const uint32_t xBase = sp + L.stageW + bOff;
+      auto a_frag = [&](int s, uint32_t& a0, uint32_t& a1, uint32_t& a2, uint32_t& a3) {
+        ldmatrix_x4(a0, a1, a2, a3, aBase + (kZip ? s * 512 : s * 32));
+      };
+      if constexpr (NF == 1) {
+#pragma unroll
+        for (int s2 = 0; s2 < 2; s2++) {  // one B ldmatrix.x4 covers two k16 steps
+          uint32_t a0, a1, a2, a3, b0, b1, b2, b3;
+          ldmatrix_x4(b0, b1, b2, b3, xBase + s2 * 64);
+          a_frag(2 * s2, a0, a1, a2, a3);
+          mma_bf16(acc[0], a0, a1, a2, a3, b0, b1);
+          a_frag(2 * s2 + 1, a0, a1, a2, a3);
+          mma_bf16(acc[0], a0, a1, a2, a3, b2, b3);
+        }
+      } else {
+#pragma unroll
+        for (int s = 0; s < 4; s++) {
+          uint32_t a0, a1, a2, a3;
+          a_frag(s, a0, a1, a2, a3);
+#pragma unroll
+          for (int f2 = 0; f2 < NF / 2; f2++) {
+            uint32_t b0, b1, b2, b3;
+            ldmatrix_x4(b0, b1, b2, b3, xBase + f2 * 16 * kXStride + s * 32);
+            mma_bf16(acc[2 * f2], a0, a1, a2, a3, b0, b1);
+            mma_bf16(acc[2 * f2 + 1], a0, a1, a2, a3, b2, b3);
+          }
+        }
+      }
+      __syncwarp();  // every lane's reads of the stage and the scratch are done
+      if (lane == 0) mbar_arrive(emptyBar + 8 * st);
+      if (++st == P) st = 0, ph ^= 1;
     }
   }
 
-  // Epilogue: partials to shared memory, then the cluster sums them in rank order.
-  cp_async_wait<0>();
+  // Epilogue: partials to shared memory (the ring is idle: every copy was consumed), then the cluster sums
+  // them in rank order.
   __syncthreads();
-  float* part = reinterpret_cast<float*>(ring);  // [NT][68] f32
-  // Warps 0-3 (k16 slices 0,1) store, then warps 4-7 (slices 2,3) add: a fixed order.
-  for (int phase = 0; phase < 2; phase++) {
-    if ((warp >> 2) == phase) {
+  float* part = reinterpret_cast<float*>(smem + L.ring);  // [NT][68] f32
+  if (warp < kConsumerWarps) {
 #pragma unroll
-      for (int f = 0; f < NF; f++) {
-        const int m = (warp & 3) * 16 + (lane >> 2), n = f * 8 + (lane & 3) * 2;
-        float* p0 = part + n * kPartStride + m;
-        float* p1 = part + (n + 1) * kPartStride + m;
-        if (phase == 0) {
-          p0[0] = acc[f][0];
-          p1[0] = acc[f][1];
-          p0[8] = acc[f][2];
-          p1[8] = acc[f][3];
-        } else {
-          p0[0] += acc[f][0];
-          p1[0] += acc[f][1];
-          p0[8] += acc[f][2];
-          p1[8] += acc[f][3];
-        }
-      }
+    for (int f = 0; f < NF; f++) {
+      const int m = warp * 16 + (lane >> 2), n = f * 8 + (lane & 3) * 2;
+      float* p0 = part + n * kPartStride + m;
+      float* p1 = part + (n + 1) * kPartStride + m;
+      p0[0] = acc[f][0];
+      p1[0] = acc[f][1];
+      p0[8] = acc[f][2];
+      p1[8] = acc[f][3];
     }
-    __syncthreads();
   }
   cg::cluster_group cluster = cg::this_cluster();
   cluster.sync();
@@ -297,7 +405,7 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(const GemmParams p) {
     const int n = idx >> 6, m = idx & 63, gm = band * kBandRows + m;
     if (gm >= p.M) continue;
     float v = 0.f;
-    for (int q = 0; q < S; q++) v += cluster.map_shared_rank(part, q)[n * kPartStride + m];
+    for (int r = 0; r < S; r++) v += cluster.map_shared_rank(part, r)[n * kPartStride + m];
     if (p.bias) v += p.bias[gm];
     float* out = p.y + size_t(n0 + n) * p.ldy + p.outOffset + gm;
     if (p.accumulate) v += *out;
@@ -307,33 +415,46 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(const GemmParams p) {
 }
 
 int sm_count() {
+  static int cached = 0;
+  if (cached) return cached;
   int dev = 0, n = 132;
   if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
-  return n > 0 ? n : 132;
+  cached = n > 0 ? n : 132;
+  return cached;
 }
 
 GemmTuning resolve(int M, int K, int N, const GemmTuning& in) {
   GemmTuning t = in;
   if (t.nTile == 0) t.nTile = N <= 8 ? 8 : N <= 16 ? 16 : N <= 32 ? 32 : 64;
+  if (t.stages == 0) t.stages = 3;  // v4 sweep: 3 stages beat 4 and 6 (more resident CTAs per SM)
   const int kt = (K + 63) / 64, bands = (M + 63) / 64, chunks = (N + t.nTile - 1) / t.nTile;
   if (t.splitK == 0) {
-    const long long ctas = (long long)bands * chunks;
-    const long long target = 4LL * sm_count();  // ~4 resident CTAs of 8 warps per SM: one full wave
-    t.splitK = int(std::min<long long>(kMaxSplitK, std::max<long long>(1, (target + ctas - 1) / ctas)));
+    // v4 sweep (dev/NOTES.md): fastest at ~4.4 CTAs per SM in one wave (6144x4096: 576 CTAs, 4096x4096 and
+    // 4096x14336: 512); tall matrices (one wave already at split 1) still gain from split 2 (shorter CTAs,
+    // smaller tail).
+    const long long base = (long long)bands * chunks;
+    const long long target = (long long)sm_count() * 44 / 10;
+    t.splitK = int(std::max<long long>(2, std::min<long long>(kMaxSplitK, target / base)));
   }
   t.splitK = std::max(t.splitK, (kt + kMaxTilesPerCta - 1) / kMaxTilesPerCta);
   t.splitK = std::min(t.splitK, kt);
-  if (t.stages == 0) t.stages = t.nTile <= 16 ? 4 : 3;
   return t;
 }
 
+int kpad_of(int K) { return (K + 63) / 64 * 64; }
+
+uint16_t* workspace_xb(void* ws, size_t bytes, int N, int K) {
+  const uintptr_t a = (reinterpret_cast<uintptr_t>(ws) + 127) & ~uintptr_t(127);
+  const size_t need = size_t(N) * kpad_of(K) * 2;
+  if (!ws || a - reinterpret_cast<uintptr_t>(ws) + need > bytes) return nullptr;
+  return reinterpret_cast<uint16_t*>(a);
+}
+
 template <bool kZip, int NT>
-cudaError_t launch_nt(const GemmParams& p0, cudaStream_t s) {
-  GemmParams p = p0;
+cudaError_t launch_nt(const GemmParams& p, cudaStream_t s) {
   const SmemLayout L = smem_layout(kZip, NT, p.stages, p.maxRange);
   auto kernel = gemm_kernel<kZip, NT>;
   ZS_TRY_GEMM(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, L.total));
-  ZS_TRY_GEMM(cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 0));
   const long long bands = (p.M + kBandRows - 1) / kBandRows;
   const long long blocks = bands * p.nChunks * p.splitK;
   if (blocks > 0x7fffffffLL) return cudaErrorInvalidConfiguration;
@@ -342,30 +463,42 @@ cudaError_t launch_nt(const GemmParams& p0, cudaStream_t s) {
   cfg.blockDim = dim3(kThreads, 1, 1);
   cfg.dynamicSmemBytes = size_t(L.total);
   cfg.stream = s;
-  cudaLaunchAttribute attr[1];
+  cudaLaunchAttribute attr[2];
   attr[0].id = cudaLaunchAttributeClusterDimension;
   attr[0].val.clusterDim.x = unsigned(p.splitK);
   attr[0].val.clusterDim.y = 1;
   attr[0].val.clusterDim.z = 1;
+  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[1].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
-  cfg.numAttrs = 1;
+  cfg.numAttrs = 2;
   ZS_TRY_GEMM(cudaLaunchKernelEx(&cfg, kernel, p));
   return cudaGetLastError();
 }
 
 template <bool kZip>
-cudaError_t launch(GemmParams p, const GemmTuning& tin, cudaStream_t s) {
-  if (p.M < 1 || p.K < 1 || p.N < 1 || !p.x || !p.y) return cudaErrorInvalidValue;
+cudaError_t launch(GemmParams p, const float* x, void* ws, size_t wsBytes, const GemmTuning& tin, cudaStream_t s) {
+  if (p.M < 1 || p.K < 1 || p.N < 1 || !x || !p.y) return cudaErrorInvalidValue;
   if (p.ldy < 1 || p.outOffset < 0 || (long long)p.outOffset + p.M > p.ldy) return cudaErrorInvalidValue;
   const GemmTuning t = resolve(p.M, p.K, p.N, tin);
   if (t.splitK < 1 || t.splitK > kMaxSplitK || t.stages < 2 || t.stages > 6) return cudaErrorInvalidValue;
   p.tileCols = (p.K + 63) / 64;
   if ((p.tileCols + t.splitK - 1) / t.splitK > kMaxTilesPerCta) return cudaErrorInvalidValue;
+  uint16_t* xb = workspace_xb(ws, wsBytes, p.N, p.K);
+  if (!xb) return cudaErrorInvalidValue;  // workspace missing or smaller than gemm_workspace_bytes()
+  p.xb = xb;
+  p.xPitch = kpad_of(p.K);
   p.splitK = t.splitK;
   p.stages = t.stages;
   p.nChunks = (p.N + t.nTile - 1) / t.nTile;
   p.maxRange = (p.tileCols + t.splitK - 1) / t.splitK;
-  p.xVec = (p.K % 4 == 0) && (reinterpret_cast<uintptr_t>(p.x) % 16 == 0);
+  {
+    const int vec = (p.K % 4 == 0) && (reinterpret_cast<uintptr_t>(x) % 16 == 0);
+    const long long items = (long long)p.N * (p.xPitch / 8);
+    const long long blocks = std::min<long long>((items + 255) / 256, 8LL * sm_count());
+    x_to_bf16_kernel<<<unsigned(blocks), 256, 0, s>>>(x, p.N, p.K, p.xPitch, xb, vec);
+    ZS_TRY_GEMM(cudaGetLastError());
+  }
   switch (t.nTile) {
     case 8: return launch_nt<kZip, 8>(p, s);
     case 16: return launch_nt<kZip, 16>(p, s);
@@ -375,9 +508,8 @@ cudaError_t launch(GemmParams p, const GemmTuning& tin, cudaStream_t s) {
   }
 }
 
-GemmParams base_params(const float* x, int N, float* y, int ldy, int outOffset, const float* bias, bool accumulate) {
+GemmParams base_params(int N, float* y, int ldy, int outOffset, const float* bias, bool accumulate) {
   GemmParams p{};
-  p.x = x;
   p.N = N;
   p.y = y;
   p.ldy = ldy;
@@ -395,10 +527,11 @@ bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 =
 using namespace zipserv::gemm;
 
 cudaError_t zipgemm_tuned(const TcaTbeDeviceMatrix& w, const float* x, int N, float* y, int ldy, int outOffset,
-                          const float* bias, bool accumulate, const GemmTuning& t, cudaStream_t s) {
+                          const float* bias, bool accumulate, void* workspace, size_t workspaceBytes,
+                          const GemmTuning& t, cudaStream_t s) {
   if (w.expBase < 0 || w.expBase > 249 || !w.bitmaps || !w.signMantissa || !w.outlierOffsets) return cudaErrorInvalidValue;
   if (!aligned16(w.bitmaps) || !aligned16(w.signMantissa) || !aligned16(w.outliers)) return cudaErrorMisalignedAddress;
-  GemmParams p = base_params(x, N, y, ldy, outOffset, bias, accumulate);
+  GemmParams p = base_params(N, y, ldy, outOffset, bias, accumulate);
   p.bitmaps = w.bitmaps;
   p.signMantissa = w.signMantissa;
   p.outliers = w.outliers;
@@ -406,39 +539,45 @@ cudaError_t zipgemm_tuned(const TcaTbeDeviceMatrix& w, const float* x, int N, fl
   p.expBase = w.expBase;
   p.M = w.rows;
   p.K = w.cols;
-  return launch<true>(p, t, s);
+  return launch<true>(p, x, workspace, workspaceBytes, t, s);
 }
 
 cudaError_t dense_gemm_tuned(const uint16_t* w, int M, int K, const float* x, int N, float* y, int ldy, int outOffset,
-                             const float* bias, bool accumulate, const GemmTuning& t, cudaStream_t s) {
+                             const float* bias, bool accumulate, void* workspace, size_t workspaceBytes,
+                             const GemmTuning& t, cudaStream_t s) {
   if (!w) return cudaErrorInvalidValue;
-  GemmParams p = base_params(x, N, y, ldy, outOffset, bias, accumulate);
+  GemmParams p = base_params(N, y, ldy, outOffset, bias, accumulate);
   p.dense = w;
   p.denseVec = (K % 8 == 0) && aligned16(w);
   p.M = M;
   p.K = K;
-  return launch<false>(p, t, s);
+  return launch<false>(p, x, workspace, workspaceBytes, t, s);
 }
 
 cudaError_t zipgemm(const TcaTbeDeviceMatrix& w, const float* x, int N, float* y, int ldy, int outOffset,
-                    const float* bias, bool accumulate, void*, size_t, cudaStream_t s) {
-  return zipgemm_tuned(w, x, N, y, ldy, outOffset, bias, accumulate, GemmTuning{}, s);
+                    const float* bias, bool accumulate, void* workspace, size_t workspaceBytes, cudaStream_t s) {
+  return zipgemm_tuned(w, x, N, y, ldy, outOffset, bias, accumulate, workspace, workspaceBytes, GemmTuning{}, s);
 }
 
 cudaError_t dense_gemm(const uint16_t* w, int M, int K, const float* x, int N, float* y, int ldy, int outOffset,
-                       const float* bias, bool accumulate, void*, size_t, cudaStream_t s) {
-  return dense_gemm_tuned(w, M, K, x, N, y, ldy, outOffset, bias, accumulate, GemmTuning{}, s);
+                       const float* bias, bool accumulate, void* workspace, size_t workspaceBytes, cudaStream_t s) {
+  return dense_gemm_tuned(w, M, K, x, N, y, ldy, outOffset, bias, accumulate, workspace, workspaceBytes, GemmTuning{}, s);
 }
 
-size_t gemm_workspace_bytes(int, int, int) { return 0; }
+size_t gemm_workspace_bytes(int M, int K, int N) {
+  (void)M;
+  if (K < 1 || N < 1) return 0;
+  return size_t(N) * kpad_of(K) * 2 + 128;  // bf16 activations + alignment slack
+}
 
 GemmTuning gemm_default_tuning(int M, int K, int N) { return resolve(M, K, N, GemmTuning{}); }
 
-// Measured on H100 (bench/results/zipgemm-h100.json): the fused kernel beats decompress + cuBLAS for
-// N <= 8 on every Llama shape, and up to N = 32 on tall matrices (M >= 3K, e.g. gate+up); beyond that
-// its per-tile decode (repeated per 64-token chunk) loses to one decompression pass + cuBLAS.
+// Measured on H100 (bench/results/zipgemm-h100.json, v4): the fused kernel beats decompress + cuBLAS at
+// every N <= 32 on all eight Llama shapes (e.g. 6144x4096 N=32: 35.8 vs 56.0 us) and at N = 64 on tall
+// matrices (28672x4096: 187 vs 248 us; 57344x8192: 671 vs 915 us); beyond that it re-decodes the weights
+// per 64-token chunk and one decompression pass + cuBLAS wins (6144x4096 N=64: 73.7 vs 56.9 us).
 GemmPath choose_gemm_path(int M, int K, int N) {
-  if (N <= 8) return GemmPath::Zipgemm;
-  if (N <= 32 && (long long)M >= 3LL * K) return GemmPath::Zipgemm;
+  if (N <= 32) return GemmPath::Zipgemm;
+  if (N <= 64 && (long long)M >= 4LL * K) return GemmPath::Zipgemm;
   return GemmPath::DecompressVendor;
 }

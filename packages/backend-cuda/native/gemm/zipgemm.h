@@ -4,12 +4,20 @@
 // API notes for the addon (keep this block current when the API changes):
 // - All functions are capture-safe: no allocation, no synchronisation, no host reads of device
 //   memory; errors (bad shape, misaligned pointer, launch failure) are returned, never thrown.
-// - zipgemm/dense_gemm need no workspace today (gemm_workspace_bytes returns 0); pass any pointer.
-//   Split-K partials are reduced through distributed shared memory inside one thread-block cluster
+// - zipgemm/dense_gemm NEED a workspace of gemm_workspace_bytes(M, K, N) bytes (N * roundUp64(K) * 2
+//   + 128: the activations converted once per call to bf16); a null or smaller workspace returns
+//   cudaErrorInvalidValue. The workspace must not be used by anything else until the call's kernels
+//   have finished (stream order), and one workspace must not serve two streams at once.
+// - Each call is two launches on the stream: the f32->bf16 activation pre-pass, then the GEMM as its
+//   programmatic dependent (PDL; the GEMM streams weights while the pre-pass runs). Both are capturable.
+// - Split-K partials are reduced through distributed shared memory inside one thread-block cluster
 //   in a fixed order, so results are deterministic and zipgemm == dense_gemm bit for bit.
 // - Device arrays must be 16-byte aligned (cudaMalloc gives 256): bitmaps, signMantissa, outliers.
-//   x and the dense weight may have any alignment (a slower load path is used when misaligned).
+//   x and the dense weight may have any alignment (slower paths when misaligned or K % 8 != 0).
 // - K is limited to 8192 global tiles (524288 columns): 8 split-K CTAs x 1024 tiles each.
+// - v4 (2026-11): the *_tuned functions gained (workspace, workspaceBytes) before the tuning.
+// - choose_gemm_path: zipgemm for N <= 32, and for N <= 64 when M >= 4K; else decompress + cuBLAS
+//   (H100 measurements in bench/results/zipgemm-h100.md).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -34,7 +42,7 @@ cudaError_t zipgemm(const TcaTbeDeviceMatrix& w, const float* x, int N, float* y
 // Same schedule on a dense [M, K] bf16 row-major weight: bit-identical to zipgemm.
 cudaError_t dense_gemm(const uint16_t* w, int M, int K, const float* x, int N, float* y, int ldy, int outOffset,
                        const float* bias, bool accumulate, void* workspace, size_t workspaceBytes, cudaStream_t s);
-/** Workspace upper bound for zipgemm and dense_gemm (currently 0: the reduction lives in shared memory). */
+/** Workspace bytes zipgemm and dense_gemm need (bf16 activations; the split-K reduction lives in shared memory). */
 size_t gemm_workspace_bytes(int M, int K, int N);
 /** out: [M, K] bf16 row-major, bit-exact. */
 cudaError_t tca_decompress(const TcaTbeDeviceMatrix& w, uint16_t* out, cudaStream_t s);
@@ -50,12 +58,14 @@ GemmPath choose_gemm_path(int M, int K, int N);
 struct GemmTuning {
   int splitK = 0;   // CTAs per 64-row band along K (cluster size), 1..8
   int stages = 0;   // shared-memory ring depth, 2..6
-  int nTile = 0;    // tokens per CTA: 8, 16, 32 or 64
+  int nTile = 0;    // tokens per CTA: 8, 16, 32 or 64 (N > nTile: several CTAs per band)
 };
 cudaError_t zipgemm_tuned(const TcaTbeDeviceMatrix& w, const float* x, int N, float* y, int ldy, int outOffset,
-                          const float* bias, bool accumulate, const GemmTuning& t, cudaStream_t s);
+                          const float* bias, bool accumulate, void* workspace, size_t workspaceBytes,
+                          const GemmTuning& t, cudaStream_t s);
 cudaError_t dense_gemm_tuned(const uint16_t* w, int M, int K, const float* x, int N, float* y, int ldy, int outOffset,
-                             const float* bias, bool accumulate, const GemmTuning& t, cudaStream_t s);
+                             const float* bias, bool accumulate, void* workspace, size_t workspaceBytes,
+                             const GemmTuning& t, cudaStream_t s);
 /** The schedule zipgemm would use (fields filled). */
 GemmTuning gemm_default_tuning(int M, int K, int N);
 

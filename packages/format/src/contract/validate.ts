@@ -59,7 +59,7 @@ function validateNode(node: OpNode, i: number, caps: BackendCapabilities, backen
     throw new GraphValidationError(i, node.op, msg);
   };
   const want = (name: string, t: DeviceTensor, dtype: DType | DType[], rank?: number) => {
-    if (!t || t.kind !== 'tensor') fail(`${name} is not a device tensor`);
+    if (t?.kind !== 'tensor') fail(`${name} is not a device tensor`);
     const ok = Array.isArray(dtype) ? dtype.includes(t.dtype) : t.dtype === dtype;
     if (!ok) fail(`${name} must be ${String(dtype)}, got ${t.dtype}`);
     if (rank !== undefined && t.shape.length !== rank) fail(`${name} must have rank ${rank}, got [${t.shape.join(', ')}]`);
@@ -70,7 +70,7 @@ function validateNode(node: OpNode, i: number, caps: BackendCapabilities, backen
       want('x', node.x, 'f32', 2);
       want('out', node.out, 'f32', 2);
       const w = node.weight;
-      if (!w || w.kind !== 'weight') fail('weight is not a device weight');
+      if (w?.kind !== 'weight') fail('weight is not a device weight');
       const off = node.outOffset ?? 0;
       if (dim(node.x, 1) !== w.cols) fail(`x has K=${dim(node.x, 1)}, weight has K=${w.cols}`);
       if (dim(node.out, 0) !== dim(node.x, 0)) fail(`out has ${dim(node.out, 0)} rows, x has ${dim(node.x, 0)}`);

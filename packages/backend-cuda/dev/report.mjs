@@ -54,9 +54,11 @@ for (const c of d.cases) {
 }
 const bar = (model, nsSel) => geo(d.cases.filter((c) => c.model === model && nsSel.includes(c.N)).map((c) => c.us.cublas / autoUs(c)));
 const small = [1, 2, 4, 8, 16];
-const mid = d.cases.filter((c) => [32, 64, 128].includes(c.N)).map((c) => c.us.cublas / autoUs(c));
-const big = d.cases.filter((c) => c.N >= 512).map((c) => c.us.cublas / autoUs(c));
-const dec = d.cases.filter((c) => c.N === ns[0]).map((c) => c.decompressTBs);
+// The bars are defined on the Llama-3 presets; extra ('custom') shapes are reported in the table only.
+const llama = d.cases.filter((c) => c.model !== 'custom');
+const mid = llama.filter((c) => [32, 64, 128].includes(c.N)).map((c) => c.us.cublas / autoUs(c));
+const big = llama.filter((c) => c.N >= 512).map((c) => c.us.cublas / autoUs(c));
+const dec = llama.filter((c) => c.N === ns[0]).map((c) => c.decompressTBs);
 md += '\n## Issue-3 bars (auto vs cuBLAS, same run)\n\n| bar | target | measured | met |\n| --- | --- | --- | --- |\n';
 const row = (name, target, v, ok) => `| ${name} | ${target} | ${v} | ${ok ? 'yes' : 'no'} |\n`;
 const g8 = bar('8B', small), g70 = bar('70B', small);
@@ -67,6 +69,8 @@ md += row('N >= 512, every case', '>= 0.95x', `min ${Math.min(...big).toFixed(2)
 md += row('decompression, read+write', '>= 2.7 TB/s', `${Math.min(...dec).toFixed(2)}-${Math.max(...dec).toFixed(2)} TB/s`, Math.min(...dec) >= 2.7);
 md += `\nZipGEMM alone (no dispatch), N 1-16 geomean vs cuBLAS: 8B ${geo(d.cases.filter((c) => c.model === '8B' && small.includes(c.N)).map((c) => c.speedup.zipgemm)).toFixed(2)}x, `;
 md += `70B ${geo(d.cases.filter((c) => c.model === '70B' && small.includes(c.N)).map((c) => c.speedup.zipgemm)).toFixed(2)}x.\n`;
+const custom = d.cases.filter((c) => c.model === 'custom' && small.includes(c.N));
+if (custom.length) md += `Extra shapes (not in the bars), N 1-16 geomean vs cuBLAS: ${geo(custom.map((c) => c.speedup.zipgemm)).toFixed(2)}x.\n`;
 md += `\n![speedup](zipgemm-h100.svg)\n`;
 writeFileSync(`${base}.md`, md);
 console.log(`wrote ${base}.svg and ${base}.md`);

@@ -1,5 +1,6 @@
 // Standalone kernel benchmark: zipgemm_bench [--shapes S] [--ns LIST] [--repeats R] [--iters I] [--seed S]
-//   [--no-correctness] [--sweep] [--json PATH] [--git SHA]. Prints a table, writes JSON.
+//   [--no-correctness] [--correctness-only] [--sweep] [--variant V] [--variants LIST] [--json PATH] [--git SHA].
+//   Prints a table, writes JSON.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -29,6 +30,9 @@ int main(int argc, char** argv) {
     else if (a == "--seed") o.seed = strtoull(next().c_str(), nullptr, 10);
     else if (a == "--no-correctness") o.correctness = false;
     else if (a == "--sweep") o.sweep = true;
+    else if (a == "--correctness-only") o.timings = false;
+    else if (a == "--variant") o.variant = atoi(next().c_str());
+    else if (a == "--variants") o.variants = next();
     else if (a == "--json") o.jsonPath = next();
     else if (a == "--git") o.gitSha = next();
     else {

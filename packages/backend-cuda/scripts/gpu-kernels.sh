@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs the kernel suite on the GPU host (through the device tool), from the repository root:
-#   packages/backend-cuda/scripts/gpu-kernels.sh [first|quick|full|sanitize]
+#   packages/backend-cuda/scripts/gpu-kernels.sh [first|quick|full|sanitize|v5]
+# v5: correctness suite per schedule variant (4 5 6 7, separate processes), variant comparison + sweep on the
+# 8B shapes at N=1,16, then the full benchmark with the fastest correct variant (v4 timed beside it), SASS
+# histograms and one ncu profile: one device call, at most 6 files back.
 # Needs the harness built on the dev machine by packages/backend-cuda/dev/build.sh into .carry/gemm
 # (pass carry: [".carry/gemm"]). Writes JSON + logs under $OUT (or ./gpu-out when OUT is unset).
 set -uo pipefail
@@ -36,8 +39,9 @@ case "$mode" in
     "$bin" --shapes llama3-8b --ns 1,16 --repeats 5 --iters 10 --no-correctness --git "$sha" --json "$out/quick.json" 2>&1 | tee "$out/quick.log"
     ;;
   full)
-    "$bin" --shapes llama3-8b,llama3-70b --ns 1,2,4,8,16,32,64,128,512 --repeats 7 --iters 20 --git "$sha" \
-      --json "$out/zipgemm-h100.json" > "$out/full.log" 2>&1
+    # ZS_SHAPES: extra/other shapes; ZS_VARIANTS: schedules timed beside the default in every case.
+    "$bin" --shapes "${ZS_SHAPES:-llama3-8b,llama3-70b}" --ns 1,2,4,8,16,32,64,128,512 --repeats 7 --iters 20 --git "$sha" \
+      ${ZS_VARIANTS:+--variants "$ZS_VARIANTS"} --json "$out/zipgemm-h100.json" > "$out/full.log" 2>&1
     rc=$?
     grep -E "FAIL|correctness failures|device|copy" "$out/full.log" | head -n 30
     sed -n '/^shape /,$p' "$out/full.log"
@@ -45,7 +49,51 @@ case "$mode" in
     "$bin" --shapes llama3-8b --ns 1,16,64 --repeats 5 --iters 10 --no-correctness --sweep --git "$sha" \
       --json "$out/sweep.json" > "$out/sweep.log" 2>&1 || tail -n 20 "$out/sweep.log"
     ;;
-  *) echo "gpu-kernels: unknown mode $mode (first|quick|full|sanitize)" >&2; exit 2 ;;
+  v5)
+    pass=""
+    for v in 4 5 6 7; do
+      timeout 100 "$bin" --correctness-only --variant $v --seed 11 > /tmp/correct_v$v.log 2>&1
+      rc=$?
+      f=$(grep -oE "^correctness failures: [0-9]+" /tmp/correct_v$v.log | awk '{print $3}')
+      echo "variant $v: rc=$rc correctness failures=${f:-?} (t=${SECONDS}s)"
+      [ $rc -eq 0 ] && [ "${f:-x}" = "0" ] && pass="$pass${pass:+,}$v"
+      { cat /tmp/correct_v$v.log; echo "=== end variant $v rc=$rc"; } >> "$out/correct.log"
+    done
+    grep -E "FAIL" "$out/correct.log" | head -n 20
+    best=4
+    if [ -n "$pass" ]; then
+      timeout 150 "$bin" --no-correctness --shapes llama3-8b --ns 1,16 --repeats 5 --iters 10 --variant 4 --variants "$pass" \
+        --sweep --seed 12 --git "$sha" --json "$out/compare.json" > "$out/compare.log" 2>&1
+      echo "compare rc=$? (t=${SECONDS}s)"
+      grep -E "FAIL|^ +[0-9]+x|variant|best" "$out/compare.log" | head -n 90
+      b=$(grep -oE "^best variant: [0-9]+" "$out/compare.log" | awk '{print $3}')
+      [ -n "$b" ] && best=$b
+    fi
+    echo "full run with variant $best (passed: ${pass:-none})"
+    extra=""
+    [ "$best" != 4 ] && extra="--variants 4"
+    timeout 300 "$bin" --shapes llama3-8b,llama3-70b --ns 1,2,4,8,16,32,64,128,512 --repeats 7 --iters 20 --variant "$best" $extra \
+      --git "$sha" --json "$out/zipgemm-h100.json" > "$out/full.log" 2>&1
+    echo "full rc=$? (t=${SECONDS}s)"
+    grep -E "FAIL|correctness failures|device|copy" "$out/full.log" | head -n 20
+    sed -n '/^shape /,$p' "$out/full.log"
+    {
+      for k in 'ILb1ELi8ELi4ELb0' 'ILb1ELi8ELi8ELb1' 'ILb1ELi16ELi8ELb1'; do
+        cuobjdump -sass "$bin" | awk -v k="$k" '/Function :/{f=index($0,k)>0} f' > /tmp/k.sass
+        echo "SASS gemm_kernel$k: $(grep -cE '^ +/\*[0-9a-f]+\*/' /tmp/k.sass) instrs"
+        grep -oE "^ +/\*[0-9a-f]+\*/ +(@!?U?P[0-9T] +)?[A-Z0-9]+" /tmp/k.sass | awk '{print $NF}' | sort | uniq -c | sort -rn | head -25 | tr '\n' ' '
+        echo
+      done
+      left=$((560 - SECONDS))
+      if [ $left -gt 40 ]; then
+        timeout $((left - 10)) ncu --clock-control none --kernel-name regex:gemm_kernel --launch-count 1 --section SpeedOfLight \
+          --section Occupancy --section WarpStateStats --section InstructionStats --section MemoryWorkloadAnalysis "$bin" \
+          --shapes 6144x4096 --ns 16 --repeats 1 --iters 1 --no-correctness --variant "$best"
+      fi
+    } > "$out/prof.txt" 2>&1
+    grep -E "^SASS|Duration|Throughput|Achieved Active|Warp Cycles|Executed Ipc|Registers|Block Limit|Theoretical Occ" "$out/prof.txt" | head -30
+    ;;
+  *) echo "gpu-kernels: unknown mode $mode (first|quick|full|sanitize|v5)" >&2; exit 2 ;;
 esac
 if [ "$mode" = full ] && [ -n "${ZS_PROFILE:-}" ]; then
   ncu --clock-control none --kernel-name regex:gemm_kernel --launch-count 1 --section SpeedOfLight --section Occupancy \

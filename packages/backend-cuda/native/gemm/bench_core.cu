@@ -136,6 +136,7 @@ std::string fmt(const char* f, double v) {
 // ---------- reporting ----------
 std::ostringstream g_log;  // correctness lines (also printed)
 int g_failures = 0;
+int g_variant = 0;  // GemmTuning::variant under test (0: the default schedule)
 void report(bool ok, const std::string& what) {
   if (!ok) g_failures++;
   const std::string line = std::string(ok ? "  ok    " : "  FAIL  ") + what;
@@ -207,8 +208,9 @@ void check_decompress(const tca::HostMatrix& h, const std::vector<uint16_t>& bit
                                        std::to_string(badRows) + " wrong");
 }
 
-void check_gemm_case(int M, int K, int N, uint64_t seed, const GemmTuning& t, bool withBias, bool accumulate,
+void check_gemm_case(int M, int K, int N, uint64_t seed, GemmTuning t, bool withBias, bool accumulate,
                      int samples) {
+  t.variant = g_variant;
   const auto w = random_bf16_weights(size_t(M) * K, seed);
   const tca::HostMatrix h = tca::encode(w.data(), M, K);
   DevMatrix d(h);
@@ -249,10 +251,10 @@ void check_gemm_case(int M, int K, int N, uint64_t seed, const GemmTuning& t, bo
     }
   const RefCheck rc = check_against_ref(w, M, K, x, N, yz, ldy, outOffset, withBias ? &bias : nullptr,
                                         accumulate ? &y0 : nullptr, samples, seed + 4);
-  const GemmTuning r = t.splitK ? t : gemm_default_tuning(M, K, N);
+  const GemmTuning d0 = gemm_default_tuning(M, K, N, g_variant);
   char buf[256];
-  snprintf(buf, sizeof buf, "gemm %dx%d N=%d split=%d stages=%d nTile=%d%s%s: rel err %.2e, zip!=dense %zu, rerun diff %zu",
-           M, K, N, r.splitK, r.stages ? r.stages : gemm_default_tuning(M, K, N).stages, r.nTile ? r.nTile : gemm_default_tuning(M, K, N).nTile,
+  snprintf(buf, sizeof buf, "gemm v%d %dx%d N=%d split=%d stages=%d nTile=%d%s%s: rel err %.2e, zip!=dense %zu, rerun diff %zu",
+           d0.variant, M, K, N, t.splitK ? t.splitK : d0.splitK, t.stages ? t.stages : d0.stages, t.nTile ? t.nTile : d0.nTile,
            withBias ? " +bias" : "", accumulate ? " +acc" : "", rc.relErr, diff, rerun);
   report(!rc.nan && rc.relErr < 1e-2 && diff == 0 && rerun == 0, buf);
 }
@@ -281,8 +283,10 @@ void check_gemm_window(int base, int outlierPct, int M, int K, int N, uint64_t s
   DevBuf<uint8_t> ws(wsBytes);
   poison(dy.p, dy.n);
   poison(dy2.p, dy2.n);
-  ck(zipgemm(d.view, dx.p, N, dy.p, M, 0, nullptr, false, ws.p, wsBytes, 0), "zipgemm window");
-  ck(dense_gemm(dw.p, M, K, dx.p, N, dy2.p, M, 0, nullptr, false, ws.p, wsBytes, 0), "dense window");
+  GemmTuning tv{};
+  tv.variant = g_variant;
+  ck(zipgemm_tuned(d.view, dx.p, N, dy.p, M, 0, nullptr, false, ws.p, wsBytes, tv, 0), "zipgemm window");
+  ck(dense_gemm_tuned(dw.p, M, K, dx.p, N, dy2.p, M, 0, nullptr, false, ws.p, wsBytes, tv, 0), "dense window");
   ck(cudaDeviceSynchronize(), "window gemm");
   const auto a = dy.download(dy.n), b = dy2.download(dy2.n);
   size_t diff = 0, poisoned = 0;
@@ -295,8 +299,8 @@ void check_gemm_window(int base, int outlierPct, int M, int K, int N, uint64_t s
   RefCheck rc;
   if (checkRef) rc = check_against_ref(w, M, K, x, N, a, M, 0, nullptr, nullptr, 0, seed + 2);
   char buf[256];
-  snprintf(buf, sizeof buf, "gemm window expBase %d, %d%% outliers, %dx%d N=%d (max segment %u B): zip!=dense %zu, unwritten %zu%s",
-           base, outlierPct, M, K, N, [&] {
+  snprintf(buf, sizeof buf, "gemm v%d window expBase %d, %d%% outliers, %dx%d N=%d (max segment %u B): zip!=dense %zu, unwritten %zu%s",
+           gemm_default_tuning(M, K, N, g_variant).variant, base, outlierPct, M, K, N, [&] {
              uint32_t mx = 0;
              for (size_t i = 0; i + 1 < h.outlierOffsets.size(); i++) mx = std::max(mx, h.outlierOffsets[i + 1] - h.outlierOffsets[i]);
              return mx;
@@ -304,7 +308,32 @@ void check_gemm_window(int base, int outlierPct, int M, int K, int N, uint64_t s
   report(diff == 0 && poisoned == 0 && (!checkRef || (!rc.nan && rc.relErr < 1e-2)), buf);
 }
 
-void correctness_suite(uint64_t seed) {
+// GEMM cases of the suite for the schedule in g_variant.
+void gemm_suite(uint64_t seed) {
+  const int shapes[][2] = {{1, 1}, {32, 64}, {64, 172}, {172, 64}, {65, 130}, {100, 77}, {512, 64}, {33, 4099}};
+  uint64_t c = seed + 1000;
+  for (const auto& sh : shapes)
+    for (int N : {1, 3, 17})
+      check_gemm_case(sh[0], sh[1], N, c++, GemmTuning{}, N == 3, N == 17, 0);
+  // Schedules: split-K, stages, token tiles, larger N (N-chunks), 1-3 K tiles per CTA (fewer than the
+  // consumer classes / ring stages of v5), stage counts below a variant's minimum.
+  check_gemm_case(256, 1024, 8, c++, GemmTuning{1, 2, 8}, false, false, 0);
+  check_gemm_case(256, 1024, 16, c++, GemmTuning{3, 3, 16}, true, false, 0);
+  check_gemm_case(256, 1000, 33, c++, GemmTuning{8, 4, 32}, false, true, 0);
+  check_gemm_case(192, 960, 70, c++, GemmTuning{5, 5, 64}, true, true, 0);
+  check_gemm_case(128, 512, 128, c++, GemmTuning{2, 6, 64}, false, false, 0);
+  check_gemm_case(128, 192, 5, c++, GemmTuning{1, 3, 8}, true, false, 0);
+  check_gemm_case(64, 128, 16, c++, GemmTuning{1, 2, 16}, false, true, 0);
+  check_gemm_case(200, 4096, 9, c++, GemmTuning{1, 6, 16}, false, false, 0);
+  check_gemm_case(1024, 4096, 16, c++, GemmTuning{}, true, false, 4000);
+  check_gemm_case(200, 70000, 2, c++, GemmTuning{}, false, false, 0);  // long K, ragged
+  check_gemm_window(120, 2, 192, 640, 5, c++, true);
+  check_gemm_window(120, 30, 130, 300, 9, c++, true);   // ~1200 outliers per tile: global segment fallback
+  check_gemm_window(0, 3, 128, 256, 3, c++, false);     // subnormal window
+  check_gemm_window(249, 3, 128, 256, 3, c++, false);   // code-7 carry into the sign bit
+}
+
+void correctness_suite(uint64_t seed, const std::vector<int>& variants) {
   printf("correctness (seed %llu)\n", (unsigned long long)seed);
   // Every BF16 bit pattern once, as a 256x256 matrix (NaN/Inf/subnormals included).
   {
@@ -338,22 +367,12 @@ void correctness_suite(uint64_t seed) {
     const auto w = random_bf16_weights(size_t(sh[0]) * sh[1], seed + sh[0] * 7 + sh[1]);
     check_decompress(tca::encode(w.data(), sh[0], sh[1]), w, "ragged");
   }
-  uint64_t c = seed + 1000;
-  for (const auto& sh : shapes)
-    for (int N : {1, 3, 17})
-      check_gemm_case(sh[0], sh[1], N, c++, GemmTuning{}, N == 3, N == 17, 0);
-  // Schedules: split-K, stages, token tiles, larger N (N-chunks).
-  check_gemm_case(256, 1024, 8, c++, GemmTuning{1, 2, 8}, false, false, 0);
-  check_gemm_case(256, 1024, 16, c++, GemmTuning{3, 3, 16}, true, false, 0);
-  check_gemm_case(256, 1000, 33, c++, GemmTuning{8, 4, 32}, false, true, 0);
-  check_gemm_case(192, 960, 70, c++, GemmTuning{5, 5, 64}, true, true, 0);
-  check_gemm_case(128, 512, 128, c++, GemmTuning{2, 6, 64}, false, false, 0);
-  check_gemm_case(1024, 4096, 16, c++, GemmTuning{}, true, false, 4000);
-  check_gemm_case(200, 70000, 2, c++, GemmTuning{}, false, false, 0);  // long K, ragged
-  check_gemm_window(120, 2, 192, 640, 5, c++, true);
-  check_gemm_window(120, 30, 130, 300, 9, c++, true);   // ~1200 outliers per tile: global segment fallback
-  check_gemm_window(0, 3, 128, 256, 3, c++, false);     // subnormal window
-  check_gemm_window(249, 3, 128, 256, 3, c++, false);   // code-7 carry into the sign bit
+  for (int v : variants) {
+    g_variant = v;
+    const int before = g_failures;
+    gemm_suite(seed);
+    printf("variant %d: %d correctness failures\n", v, g_failures - before);
+  }
 }
 
 // ---------- timing ----------
@@ -432,7 +451,15 @@ std::string run_gemm_bench(const GemmBenchOptions& o) {
   cudaDeviceProp prop{};
   ck(cudaGetDeviceProperties(&prop, dev), "cudaGetDeviceProperties");
   printf("device: %s, %d SMs, L2 %d MiB\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20);
-  if (o.correctness) correctness_suite(seed);
+  const std::vector<int> compare = o.variants.empty() ? std::vector<int>{} : parse_ints(o.variants);
+  if (o.correctness) correctness_suite(seed, compare.empty() ? std::vector<int>{o.variant} : compare);
+  g_variant = o.variant;
+  if (!o.timings) {
+    printf("correctness failures: %d\n", g_failures);
+    return "{\"correctnessFailures\": " + std::to_string(g_failures) + "}\n";
+  }
+  std::vector<double> compareLogSum(compare.size(), 0.0);
+  int compareCases = 0;
   Cublas blas;
   // Copy-bandwidth ceiling (bytes read + written).
   double copyTBs = 0;
@@ -452,7 +479,7 @@ std::string run_gemm_bench(const GemmBenchOptions& o) {
   js << "{\n  \"gpu\": \"" << prop.name << "\",\n  \"sms\": " << prop.multiProcessorCount << ",\n  \"l2Bytes\": " << prop.l2CacheSize
      << ",\n  \"cublasVersion\": " << blas.version() << ",\n  \"command\": \"" << o.command << "\",\n  \"gitSha\": \"" << o.gitSha
      << "\",\n  \"seed\": " << seed << ",\n  \"copyTBs\": " << copyTBs << ",\n  \"repeats\": " << o.repeats
-     << ",\n  \"itersPerRepeat\": " << o.itersPerRepeat << ",\n  \"cases\": [\n";
+     << ",\n  \"itersPerRepeat\": " << o.itersPerRepeat << ",\n  \"variant\": " << o.variant << ",\n  \"cases\": [\n";
   table << "shape          N    zip_us  dense_us cublas_us dec+cb_us  auto_us  zip/cb auto/cb  zipTB/s  %ceil\n";
   bool firstCase = true;
   for (const auto& sh : shapes) {
@@ -493,8 +520,10 @@ std::string run_gemm_bench(const GemmBenchOptions& o) {
       // Correctness at this size: zip == dense bit for bit, zip vs float64 on samples.
       poison(dy.p, dy.n);
       poison(dy2.p, dy2.n);
-      ck(zipgemm(zs[0]->view, dx.p, N, dy.p, sh.M, 0, nullptr, false, ws.p, wsBytes, 0), "zipgemm");
-      ck(dense_gemm(ds[0].p, sh.M, sh.K, dx.p, N, dy2.p, sh.M, 0, nullptr, false, ws.p, wsBytes, 0), "dense_gemm");
+      GemmTuning tv{};
+      tv.variant = o.variant;
+      ck(zipgemm_tuned(zs[0]->view, dx.p, N, dy.p, sh.M, 0, nullptr, false, ws.p, wsBytes, tv, 0), "zipgemm");
+      ck(dense_gemm_tuned(ds[0].p, sh.M, sh.K, dx.p, N, dy2.p, sh.M, 0, nullptr, false, ws.p, wsBytes, tv, 0), "dense_gemm");
       ck(cudaDeviceSynchronize(), "gemm check");
       {
         const auto a = dy.download(size_t(N) * sh.M), b = dy2.download(size_t(N) * sh.M);
@@ -507,8 +536,35 @@ std::string run_gemm_bench(const GemmBenchOptions& o) {
                    fmt("%.2e", rc.relErr) + ", zip!=dense " + std::to_string(diff));
       }
       const int it = o.itersPerRepeat, rep = o.repeats;
-      const double zipUs = time_us([&](int r) { ck(zipgemm(zs[r]->view, dx.p, N, dy.p, sh.M, 0, nullptr, false, ws.p, wsBytes, 0), "zipgemm"); }, rotZ, it, rep);
-      const double denseUs = time_us([&](int r) { ck(dense_gemm(ds[r].p, sh.M, sh.K, dx.p, N, dy.p, sh.M, 0, nullptr, false, ws.p, wsBytes, 0), "dense"); }, rotD, it, rep);
+      const double zipUs = time_us([&](int r) { ck(zipgemm_tuned(zs[r]->view, dx.p, N, dy.p, sh.M, 0, nullptr, false, ws.p, wsBytes, tv, 0), "zipgemm"); }, rotZ, it, rep);
+      const double denseUs = time_us([&](int r) { ck(dense_gemm_tuned(ds[r].p, sh.M, sh.K, dx.p, N, dy.p, sh.M, 0, nullptr, false, ws.p, wsBytes, tv, 0), "dense"); }, rotD, it, rep);
+      // Schedule comparison: each listed variant's zipgemm and dense twin (bit-identity checked here too).
+      std::ostringstream variantsJs;
+      for (size_t vi = 0; vi < compare.size(); vi++) {
+        GemmTuning tc{};
+        tc.variant = compare[vi];
+        poison(dy.p, dy.n);
+        poison(dy2.p, dy2.n);
+        ck(zipgemm_tuned(zs[0]->view, dx.p, N, dy.p, sh.M, 0, nullptr, false, ws.p, wsBytes, tc, 0), "zipgemm variant");
+        ck(dense_gemm_tuned(ds[0].p, sh.M, sh.K, dx.p, N, dy2.p, sh.M, 0, nullptr, false, ws.p, wsBytes, tc, 0), "dense variant");
+        ck(cudaDeviceSynchronize(), "variant check");
+        const auto a = dy.download(size_t(N) * sh.M), b = dy2.download(size_t(N) * sh.M);
+        size_t diff = 0;
+        for (size_t i = 0; i < a.size(); i++) diff += memcmp(&a[i], &b[i], 4) != 0;
+        std::vector<float> xs(x.begin(), x.begin() + size_t(N) * sh.K);
+        const RefCheck rc = check_against_ref(w, sh.M, sh.K, xs, N, a, sh.M, 0, nullptr, nullptr, 256, seed + N + 17);
+        report(!rc.nan && rc.relErr < 1e-2 && diff == 0, "variant " + std::to_string(compare[vi]) + " " + std::to_string(sh.M) + "x" +
+                                                              std::to_string(sh.K) + " N=" + std::to_string(N) + ": rel err " +
+                                                              fmt("%.2e", rc.relErr) + ", zip!=dense " + std::to_string(diff));
+        const double vz = time_us([&](int r) { ck(zipgemm_tuned(zs[r]->view, dx.p, N, dy.p, sh.M, 0, nullptr, false, ws.p, wsBytes, tc, 0), "zipgemm variant"); }, rotZ, it, rep);
+        const double vd = time_us([&](int r) { ck(dense_gemm_tuned(ds[r].p, sh.M, sh.K, dx.p, N, dy.p, sh.M, 0, nullptr, false, ws.p, wsBytes, tc, 0), "dense variant"); }, rotD, it, rep);
+        const GemmTuning rt = gemm_default_tuning(sh.M, sh.K, N, compare[vi]);
+        compareLogSum[vi] += std::log(vz);
+        printf("  variant %d (split %d, stages %d): zip %.1f us, dense %.1f us\n", compare[vi], rt.splitK, rt.stages, vz, vd);
+        variantsJs << (vi ? ", " : "") << "{\"variant\": " << compare[vi] << ", \"splitK\": " << rt.splitK << ", \"stages\": " << rt.stages
+                   << ", \"zipgemm\": " << vz << ", \"dense\": " << vd << "}";
+      }
+      if (!compare.empty()) compareCases++;
       const double cbUs = time_us([&](int r) {
         if (blas.gemm(ds[r].p, sh.M, sh.K, dxb.p, N, dy.p, sh.M, 0) != 0) throw std::runtime_error("cublasGemmEx failed");
       }, rotD, it, rep);
@@ -522,18 +578,24 @@ std::string run_gemm_bench(const GemmBenchOptions& o) {
       std::ostringstream sweep;
       if (o.sweep) {
         bool first = true;
-        for (int sk : {1, 2, 3, 4, 6, 8})
-          for (int st : {3, 4, 6}) {
-            GemmTuning t = gemm_default_tuning(sh.M, sh.K, N);
-            t.splitK = sk;
-            t.stages = st;
-            const double us = time_us([&](int r) { ck(zipgemm_tuned(zs[r]->view, dx.p, N, dy.p, sh.M, 0, nullptr, false, ws.p, wsBytes, t, 0), "zipgemm sweep"); }, rotZ, it, 5);
-            sweep << (first ? "" : ", ") << "{\"splitK\": " << sk << ", \"stages\": " << st << ", \"us\": " << us << "}";
-            first = false;
-          }
+        for (int v : compare.empty() ? std::vector<int>{o.variant} : compare) {
+          double best = 1e30;
+          int bestSk = 0, bestSt = 0;
+          for (int sk : {1, 2, 3, 4, 6, 8})
+            for (int st : {3, 4, 6}) {
+              GemmTuning t = gemm_default_tuning(sh.M, sh.K, N, v);
+              t.splitK = sk;
+              t.stages = st;
+              const double us = time_us([&](int r) { ck(zipgemm_tuned(zs[r]->view, dx.p, N, dy.p, sh.M, 0, nullptr, false, ws.p, wsBytes, t, 0), "zipgemm sweep"); }, rotZ, it, 5);
+              sweep << (first ? "" : ", ") << "{\"variant\": " << t.variant << ", \"splitK\": " << sk << ", \"stages\": " << st << ", \"us\": " << us << "}";
+              first = false;
+              if (us < best) best = us, bestSk = sk, bestSt = st;
+            }
+          printf("  sweep variant %d: best split %d stages %d: %.1f us\n", v, bestSk, bestSt, best);
+        }
       }
       const double zipTBs = double(zipBytes) / zipUs / 1e6;
-      const GemmTuning t = gemm_default_tuning(sh.M, sh.K, N);
+      const GemmTuning t = gemm_default_tuning(sh.M, sh.K, N, o.variant);
       char line[256];
       snprintf(line, sizeof line, "%5dx%-6d %4d %9.1f %9.1f %9.1f %9.1f %8.1f %7.2f %7.2f %8.2f %5.0f%%\n", sh.M, sh.K, N, zipUs,
                denseUs, cbUs, dcbUs, autoUs, cbUs / zipUs, cbUs / autoUs, zipTBs, 100.0 * zipTBs / 3.0);
@@ -545,13 +607,14 @@ std::string run_gemm_bench(const GemmBenchOptions& o) {
       const double flopFloorUs = 2.0 * mk * N / 790e6;
       js << (firstCase ? "" : ",\n") << "    {\"model\": \"" << sh.model << "\", \"M\": " << sh.M << ", \"K\": " << sh.K
          << ", \"N\": " << N << ", \"zipBytes\": " << zipBytes << ", \"denseBytes\": " << denseBytes
-         << ", \"bitsPerWeight\": " << 8.0 * zipBytes / mk << ", \"splitK\": " << t.splitK << ", \"stages\": " << t.stages
+         << ", \"bitsPerWeight\": " << 8.0 * zipBytes / mk << ", \"variant\": " << t.variant << ", \"splitK\": " << t.splitK << ", \"stages\": " << t.stages
          << ", \"nTile\": " << t.nTile << ", \"us\": {\"zipgemm\": " << zipUs << ", \"dense\": " << denseUs
          << ", \"cublas\": " << cbUs << ", \"decompressCublas\": " << dcbUs << ", \"auto\": " << autoUs
          << ", \"decompress\": " << decUs << "}, \"auto\": \"" << (path == GemmPath::Zipgemm ? "zipgemm" : "decompress+cublas")
          << "\", \"speedup\": {\"zipgemm\": " << cbUs / zipUs << ", \"auto\": " << cbUs / autoUs << ", \"dense\": " << cbUs / denseUs
          << "}, \"zipTBs\": " << zipTBs << ", \"decompressTBs\": " << decTBs << ", \"bytesFloorUs\": " << bytesFloorUs
          << ", \"flopFloorUs\": " << flopFloorUs;
+      if (!compare.empty()) js << ", \"variants\": [" << variantsJs.str() << "]";
       if (o.sweep) js << ", \"sweep\": [" << sweep.str() << "]";
       js << "}";
       firstCase = false;
@@ -571,6 +634,15 @@ std::string run_gemm_bench(const GemmBenchOptions& o) {
   }
   js << "\n  ]\n}\n";
   printf("\n%s", table.str().c_str());
+  if (compareCases) {
+    size_t best = 0;
+    printf("variant geomean zipgemm us:");
+    for (size_t vi = 0; vi < compare.size(); vi++) {
+      printf(" v%d %.2f", compare[vi], std::exp(compareLogSum[vi] / compareCases));
+      if (compareLogSum[vi] < compareLogSum[best]) best = vi;
+    }
+    printf("\nbest variant: %d\n", compare[best]);
+  }
   printf("correctness failures: %d\n", g_failures);
   const std::string doc = js.str();
   if (!o.jsonPath.empty()) {
@@ -608,6 +680,9 @@ std::string run_gemm_bench_json(const std::string& j) {
   if (!(v = find("seed")).empty()) o.seed = strtoull(v.c_str(), nullptr, 10);
   if (!(v = find("correctness")).empty()) o.correctness = v == "true";
   if (!(v = find("sweep")).empty()) o.sweep = v == "true";
+  if (!(v = find("timings")).empty()) o.timings = v == "true";
+  if (!(v = find("variant")).empty()) o.variant = atoi(v.c_str());
+  if (!(v = find("variants")).empty()) o.variants = v;
   if (!(v = find("jsonPath")).empty()) o.jsonPath = v;
   if (!(v = find("command")).empty()) o.command = v;
   if (!(v = find("gitSha")).empty()) o.gitSha = v;

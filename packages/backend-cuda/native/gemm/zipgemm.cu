@@ -1,17 +1,23 @@
-// ZipGEMM v4 (fused TCA-TBE decode + mma.sync) and its dense twin: one warp-specialised kernel template,
-// two weight loaders.
+// ZipGEMM v5 (fused TCA-TBE decode + mma.sync) and its dense twin: one warp-specialised kernel template,
+// two weight loaders, four schedules (GemmTuning::variant).
 //
 // Per call: a pre-pass converts x [N, K] f32 -> bf16 [N, Kpad] (zero-padded to a multiple of 64) into the
 // workspace; the GEMM is launched as its programmatic dependent, so weight streaming starts while the
-// pre-pass runs. GEMM CTA = 1 producer warp + 4 consumer warps over a 64-row band of W, a contiguous range
-// of K tiles (split-K) and up to NT tokens.
-// - Producer (warp 4): per K tile, 1-D bulk copies (TMA engine) of the tile's bitmaps (1536 B),
+// pre-pass runs. GEMM CTA = 1 producer warp + kCW consumer warps (4 or 8) over a 64-row band of W, a
+// contiguous range of K tiles (split-K) and up to NT tokens.
+// - Producer (last warp): per K tile, 1-D bulk copies (TMA engine) of the tile's bitmaps (1536 B),
 //   sign-mantissa (4096 B), the first bytes of its outlier segment and the NT x 128 B activation tile into
 //   an S-stage ring, completing on the stage's `full` mbarrier; waits on the stage's `empty` mbarrier
 //   before reuse. No CTA-wide barrier in the main loop.
-// - Consumer warp w owns rows 16w..16w+15 (small tiles 16w..16w+15) of every tile: it decodes its 1024
-//   weights (lane = one half of a small tile = 4 rows of 8) into a private 2 KB scratch in the small-tile
-//   layout, patches its own outliers, then runs ldmatrix + mma.m16n8k16 for all NT tokens.
+// - Producer-side outlier ranks (kPP, v5): once a stage has landed, the producer (idle > 90% otherwise)
+//   computes the tile's exclusive outlier prefix per half small tile (128 x u16) into the stage's rank
+//   table and arrives on the stage's `ready` mbarrier; consumers then read their rank with one LDS
+//   instead of the per-warp scan + REDUX over earlier bands (v4).
+// - Consumer warp w owns rows 16(w%4)..+15 (small tiles) of its tiles: it decodes its 1024 weights (lane =
+//   one half of a small tile = 4 rows of 8) into a private 2 KB scratch in the small-tile layout, patches
+//   its own outliers, then runs ldmatrix + mma.m16n8k16 for all NT tokens. With 8 consumer warps (v5),
+//   warps w and w+4 share a band and take alternate K tiles (two tiles in flight per band: twice the
+//   independent dependency chains per SM), each with its own accumulators, summed in a fixed order.
 // - The dense twin copies the bf16 rows of the tile (row-major, 144-byte pitch) and feeds ldmatrix from
 //   the stage; the mma sequence and the reduction are the same, so outputs are bit-identical.
 // Split-K CTAs of one band form a thread-block cluster; their fp32 partials are summed through
@@ -36,8 +42,7 @@ namespace {
 
 using namespace dev;
 
-constexpr int kConsumerWarps = 4;
-constexpr int kThreads = 32 * (kConsumerWarps + 1);  // + 1 producer warp
+constexpr int kRankBytes = 256;     // per stage: exclusive outlier rank of each half small tile, [128] u16
 constexpr int kBandRows = 64;
 constexpr int kXStride = 144;       // bytes per token row of a stage's activation tile (128 + 16: conflict-free ldmatrix)
 constexpr int kDenseStride = 144;   // bytes per weight row of a dense stage
@@ -50,30 +55,35 @@ constexpr int kMaxSplitK = 8;        // portable cluster size
 constexpr int kMaxTilesPerCta = 1024;
 
 struct SmemLayout {
-  int tables, scratch, offs, meta, bars, ring, stageW, stageBytes, total;
+  int tables, scratch, offs, meta, ranks, bars, ring, stageW, stageBytes, total;
 };
 
 __host__ __device__ inline int align_up(int v, int a) { return (v + a - 1) / a * a; }
 
-__host__ __device__ inline SmemLayout smem_layout(bool zip, int nt, int stages, int maxRange) {
+// cw: consumer warps; pp: producer-side outlier ranks (zip only).
+__host__ __device__ inline SmemLayout smem_layout(bool zip, int nt, int stages, int maxRange, int cw, bool pp) {
   SmemLayout L{};
   int o = 0;
   L.tables = o;
   o += zip ? int(sizeof(DecodeTables)) : 0;
   o = align_up(o, 128);
   L.scratch = o;
-  o += zip ? kConsumerWarps * kScratchBytes : 0;
+  o += zip ? cw * kScratchBytes : 0;
   L.offs = o;
   o += zip ? align_up((maxRange + 1) * 4, 16) : 0;
   L.meta = o;  // [stages] uint2: (segment offset, segment length) of the tile in the stage
   o += stages * 8;
-  L.bars = o;  // [stages] full, then [stages] empty
-  o += stages * 16;
+  L.ranks = o;  // [stages][128] u16 (producer-side ranks only)
+  o += zip && pp ? stages * kRankBytes : 0;
+  L.bars = o;  // [stages] full, [stages] empty, [stages] ready
+  o += stages * 24;
   o = align_up(o, 128);
   L.ring = o;
   L.stageW = zip ? kZipStageW : kDenseStageW;
   L.stageBytes = align_up(L.stageW + nt * kXStride, 128);
-  o += stages * L.stageBytes;
+  // The epilogue reuses the ring for the fp32 partials: one [nt][68] tile per consumer warp class.
+  const int ringBytes = stages * L.stageBytes, partBytes = (cw / 4) * nt * kPartStride * 4;
+  o += ringBytes > partBytes ? ringBytes : partBytes;
   L.total = o;
   return L;
 }
@@ -150,10 +160,37 @@ __device__ __forceinline__ void sts128(uint32_t addr, uint4 v) {
   asm volatile("st.shared.v4.u32 [%0], {%1,%2,%3,%4};" ::"r"(addr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
 }
 
-template <bool kZip, int NT>
-__global__ void __launch_bounds__(kThreads, NT <= 16 ? 4 : 3) gemm_kernel(const GemmParams p) {
+// Outlier ranks of one landed stage, computed by the producer warp: lane l covers small tiles 2l and 2l+1
+// and writes the exclusive rank of their four halves (rows 0-3 / 4-7) as u16 to ranks[4l .. 4l+3].
+__device__ __forceinline__ void stage_outlier_ranks(const uint8_t* stage, uint32_t ranks, int lane) {
+  const uint4* q = reinterpret_cast<const uint4*>(stage) + lane * 3;  // 48 bytes: small tiles 2l, 2l+1
+  const uint4 a = q[0], b = q[1], c = q[2];
+  // small tile 2l planes: (a.x,a.y) (a.z,a.w) (b.x,b.y); 2l+1: (b.z,b.w) (c.x,c.y) (c.z,c.w); .x/.z = rows 0-3
+  const int h0 = __popc(a.x & a.z & b.x), h1 = __popc(a.y & a.w & b.y);
+  const int h2 = __popc(b.z & c.x & c.z), h3 = __popc(b.w & c.y & c.w);
+  const int sum = h0 + h1 + h2 + h3;
+  int incl = sum;
+#pragma unroll
+  for (int d = 1; d < 32; d <<= 1) {
+    const int v = __shfl_up_sync(0xffffffffu, incl, d);
+    if (lane >= d) incl += v;
+  }
+  const uint32_t e0 = uint32_t(incl - sum), e1 = e0 + h0, e2 = e1 + h1, e3 = e2 + h2;
+  asm volatile("st.shared.v2.u32 [%0], {%1,%2};" ::"r"(ranks + lane * 8), "r"(e0 | (e1 << 16)), "r"(e2 | (e3 << 16))
+               : "memory");
+}
+
+// kCW: consumer warps (4: one per 16-row band; 8: two per band on alternate K tiles).
+// kPP: outlier ranks computed by the producer (zip only; the dense twin has no outliers).
+template <bool kZip, int NT, int kCW, bool kPP>
+__global__ void __launch_bounds__(32 * (kCW + 1), kCW == 4 ? (NT <= 16 ? 4 : 3) : (NT <= 16 ? 4 : 2))
+    gemm_kernel(const GemmParams p) {
+  static_assert(kCW == 4 || kCW == 8, "4 or 8 consumer warps");
+  static_assert(kZip || !kPP, "producer-side ranks are for compressed weights");
   extern __shared__ __align__(1024) uint8_t smem[];
-  constexpr int NF = NT / 8;  // n8 fragments
+  constexpr int kThreads = 32 * (kCW + 1);  // + 1 producer warp
+  constexpr int kClasses = kCW / 4;         // K tiles in flight per band (consumer warps per band)
+  constexpr int NF = NT / 8;                // n8 fragments
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int S = p.splitK, P = p.stages;
   const int split = int(blockIdx.x % unsigned(S));  // == cluster rank (1-D clusters of S CTAs)
@@ -165,17 +202,19 @@ __global__ void __launch_bounds__(kThreads, NT <= 16 ? 4 : 3) gemm_kernel(const 
   const int n0 = chunk * NT;
   const size_t gtBase = size_t(band) * kt + k0;  // first global tile of this CTA
   const int nRows = min(NT, p.N - n0);           // valid token rows of this CTA
-  const SmemLayout L = smem_layout(kZip, NT, P, p.maxRange);
+  const SmemLayout L = smem_layout(kZip, NT, P, p.maxRange, kCW, kPP);
   const uint32_t sbase = smem_u32(smem);
   const uint32_t ring = sbase + L.ring;
-  const uint32_t fullBar = sbase + L.bars, emptyBar = fullBar + 8 * P;
+  const uint32_t fullBar = sbase + L.bars, emptyBar = fullBar + 8 * P, readyBar = emptyBar + 8 * P;
+  const uint32_t ranks = sbase + L.ranks;
   uint2* meta = reinterpret_cast<uint2*>(smem + L.meta);
   uint32_t* offs = reinterpret_cast<uint32_t*>(smem + L.offs);  // [nk + 1] outlier offsets of the range
 
   if (tid == 0) {
     for (int s = 0; s < P; s++) {
-      mbar_init(fullBar + 8 * s, 32);                 // every producer lane arrives
-      mbar_init(emptyBar + 8 * s, kConsumerWarps);    // lane 0 of each consumer warp arrives
+      mbar_init(fullBar + 8 * s, 32);   // every producer lane arrives
+      mbar_init(emptyBar + 8 * s, 4);   // lane 0 of each of the tile's 4 consumer warps arrives
+      mbar_init(readyBar + 8 * s, 32);  // every producer lane, after writing the stage's ranks
     }
     fence_mbar_init();
   }
@@ -186,7 +225,7 @@ __global__ void __launch_bounds__(kThreads, NT <= 16 ? 4 : 3) gemm_kernel(const 
 #pragma unroll
   for (int f = 0; f < NF; f++) acc[f][0] = acc[f][1] = acc[f][2] = acc[f][3] = 0.f;
 
-  if (warp == kConsumerWarps) {
+  if (warp == kCW) {
     // ------------------------------- producer -------------------------------
     const uint64_t pol = l2_evict_first_policy();
     const int first = min(P, nk);
@@ -248,15 +287,38 @@ __global__ void __launch_bounds__(kThreads, NT <= 16 ? 4 : 3) gemm_kernel(const 
     }
     griddep_wait();  // xb is written by the pre-pass
     for (int j = 0; j < first; j++) issue_rest(j, j);
-    for (int j = first, st = 0, ph = 0; j < nk; j++) {  // st = j % P, ph = parity of the empty phase
-      mbar_wait(emptyBar + 8 * st, ph);
-      issue_weights(j, st);
-      issue_rest(j, st);
-      if (++st == P) st = 0, ph ^= 1;
+    if constexpr (kPP) {
+      // Ranks of tile j are published `kClasses` tiles ahead of the consumption of tile j - kClasses, so the
+      // warps freed by a tile find their next tile ready; a stage is refilled only after its tile was
+      // consumed. Needs P > kClasses (resolve() guarantees it): tile j + kClasses was issued by then.
+      auto finalize = [&](int j) {
+        const int st = j % P;
+        mbar_wait(fullBar + 8 * st, uint32_t(j / P) & 1u);
+        stage_outlier_ranks(smem + L.ring + st * L.stageBytes, ranks + st * kRankBytes, lane);
+        mbar_arrive(readyBar + 8 * st);
+      };
+      for (int j = 0; j < min(kClasses, nk); j++) finalize(j);
+      for (int j = 0, st = 0, ph = 0; j < nk; j++) {  // st = j % P, ph = parity of tile j's phase
+        if (j + kClasses < nk) finalize(j + kClasses);
+        if (j + P < nk) {
+          mbar_wait(emptyBar + 8 * st, ph);
+          issue_weights(j + P, st);
+          issue_rest(j + P, st);
+        }
+        if (++st == P) st = 0, ph ^= 1;
+      }
+    } else {
+      for (int j = first, st = 0, ph = 0; j < nk; j++) {  // st = j % P, ph = parity of the empty phase
+        mbar_wait(emptyBar + 8 * st, ph);
+        issue_weights(j, st);
+        issue_rest(j, st);
+        if (++st == P) st = 0, ph ^= 1;
+      }
     }
   } else {
     // ------------------------------- consumers -------------------------------
-    const int w = warp;
+    const int w = warp & 3;       // 16-row band of the tile
+    const int cls = warp >> 2;    // K tiles j with j % kClasses == cls
     // ldmatrix lane addresses. A: matrix q = lane >> 3 of k16 step s is small tile 16w + 4s + q.
     const int q = lane >> 3, r8 = lane & 7;
     uint32_t aOff;   // relative to the scratch (zip) or the stage (dense)
@@ -269,7 +331,7 @@ __global__ void __launch_bounds__(kThreads, NT <= 16 ? 4 : 3) gemm_kernel(const 
     // bytes are read as two 16-byte chunks, the first chosen by cA so that 8-lane phases hit distinct
     // banks; scratch rows are swizzled (row ^ (tl & 1)) so the 16-byte stores are conflict-free too.
     const int tl = lane >> 1, h = lane & 1, cA = (tl >> 1) & 1, t = w * 16 + tl;
-    const uint32_t scratch = sbase + L.scratch + w * kScratchBytes;
+    const uint32_t scratch = sbase + L.scratch + warp * kScratchBytes;
     const uint32_t rot = cA ? 0x1032u : 0x3210u;  // plane words rotated so that byte i is row-set i
     uint32_t stA[4];
 #pragma unroll
@@ -282,33 +344,47 @@ __global__ void __launch_bounds__(kThreads, NT <= 16 ? 4 : 3) gemm_kernel(const 
 
     const uint32_t patchLane = scratch + tl * 128 + h * 64;  // + 2 * (bit ^ ((tl & 1) << 3)): swizzled element
     const uint32_t patchFlip = uint32_t(tl & 1) << 3;
-    for (int j = 0, st = 0, ph = 0; j < nk; j++) {  // st = j % P, ph = parity of the full phase
+    // Stage-relative byte offsets of this lane's operands (kept in registers across tiles).
+    const uint32_t bmOff = uint32_t(t * 24 + h * 4);                        // plane-1 word; planes 2, 3 at +8, +16
+    const uint32_t smOffA = uint32_t(kTileBitmapBytes + t * 64 + h * 32 + cA * 16);
+    const uint32_t smOffB = smOffA ^ 16u;
+    const uint32_t rankOff = uint32_t(t * 4 + h * 2);
+    // st = j % P, ph = parity of the full phase of tile j; each class steps kClasses tiles (<= P).
+    for (int j = cls, st = cls, ph = 0; j < nk; j += kClasses) {
       const uint32_t sp = ring + st * L.stageBytes;
       mbar_wait(fullBar + 8 * st, ph);
       uint32_t aBase;
       if constexpr (kZip) {
         const uint8_t* spg = smem + L.ring + st * L.stageBytes;  // generic pointer to the stage
         const uint32_t* bm32 = reinterpret_cast<const uint32_t*>(spg);
-        const uint32_t x1 = bm32[t * 6 + h], x2 = bm32[t * 6 + 2 + h], x3 = bm32[t * 6 + 4 + h];
-        const uint4 sA = *reinterpret_cast<const uint4*>(spg + kTileBitmapBytes + t * 64 + h * 32 + cA * 16);
-        const uint4 sB = *reinterpret_cast<const uint4*>(spg + kTileBitmapBytes + t * 64 + h * 32 + (1 - cA) * 16);
-        // Outlier ranks: outliers of earlier bands (warp-uniform loop + one REDUX) + a lane scan in the band.
+        const uint32_t x1 = *reinterpret_cast<const uint32_t*>(spg + bmOff);
+        const uint32_t x2 = *reinterpret_cast<const uint32_t*>(spg + bmOff + 8);
+        const uint32_t x3 = *reinterpret_cast<const uint32_t*>(spg + bmOff + 16);
+        const uint4 sA = *reinterpret_cast<const uint4*>(spg + smOffA);
+        const uint4 sB = *reinterpret_cast<const uint4*>(spg + smOffB);
         uint32_t om = x1 & x2 & x3;
-        int before = 0;
+        uint32_t k;  // rank of this lane's first outlier in the tile's segment
+        if constexpr (kPP) {
+          mbar_wait(readyBar + 8 * st, ph);
+          k = *reinterpret_cast<const uint16_t*>(smem + L.ranks + st * kRankBytes + rankOff);
+        } else {
+          // Outliers of earlier bands (warp-uniform loop + one REDUX) + a lane scan in the band.
+          int before = 0;
 #pragma unroll
-        for (int b = 0; b < 3; b++)
-          if (b < w) {
-            const int u = (b * 16 + tl) * 6 + h;
-            before += __popc(bm32[u] & bm32[u + 2] & bm32[u + 4]);
+          for (int b = 0; b < 3; b++)
+            if (b < w) {
+              const int u = (b * 16 + tl) * 6 + h;
+              before += __popc(bm32[u] & bm32[u + 2] & bm32[u + 4]);
+            }
+          const int cnt = __popc(om);
+          int incl = cnt;
+#pragma unroll
+          for (int d = 1; d < 32; d <<= 1) {
+            const int v = __shfl_up_sync(0xffffffffu, incl, d);
+            if (lane >= d) incl += v;
           }
-        const int cnt = __popc(om);
-        int incl = cnt;
-#pragma unroll
-        for (int d = 1; d < 32; d <<= 1) {
-          const int v = __shfl_up_sync(0xffffffffu, incl, d);
-          if (lane >= d) incl += v;
+          k = uint32_t(__reduce_add_sync(0xffffffffu, before) + incl - cnt);
         }
-        uint32_t k = uint32_t(__reduce_add_sync(0xffffffffu, before) + incl - cnt);
         // Decode the lane's 4 rows (row-set i = byte i of the rotated plane words).
         const uint32_t y1 = __byte_perm(x1, 0, rot), y2 = __byte_perm(x2, 0, rot), y3 = __byte_perm(x3, 0, rot);
         sts128(stA[0], decode_row8(tab, y1, y2, y3, sA.x, sA.y));
@@ -377,20 +453,23 @@ __global__ void __launch_bounds__(kThreads, NT <= 16 ? 4 : 3) gemm_kernel(const 
       }
       __syncwarp();  // every lane's reads of the stage and the scratch are done
       if (lane == 0) mbar_arrive(emptyBar + 8 * st);
-      if (++st == P) st = 0, ph ^= 1;
+      st += kClasses;
+      if (st >= P) st -= P, ph ^= 1;
     }
   }
 
-  // Epilogue: partials to shared memory (the ring is idle: every copy was consumed), then the cluster sums
-  // them in rank order.
+  // Epilogue: partials to shared memory (the ring is idle: every copy was consumed), one [NT][68] tile per
+  // consumer class, then the cluster sums them in rank order, class 0 before class 1 (deterministic, and
+  // the same for the dense twin).
   __syncthreads();
-  float* part = reinterpret_cast<float*>(smem + L.ring);  // [NT][68] f32
-  if (warp < kConsumerWarps) {
+  float* part = reinterpret_cast<float*>(smem + L.ring);  // [kClasses][NT][68] f32
+  if (warp < kCW) {
+    float* mine = part + (warp >> 2) * NT * kPartStride;
 #pragma unroll
     for (int f = 0; f < NF; f++) {
-      const int m = warp * 16 + (lane >> 2), n = f * 8 + (lane & 3) * 2;
-      float* p0 = part + n * kPartStride + m;
-      float* p1 = part + (n + 1) * kPartStride + m;
+      const int m = (warp & 3) * 16 + (lane >> 2), n = f * 8 + (lane & 3) * 2;
+      float* p0 = mine + n * kPartStride + m;
+      float* p1 = mine + (n + 1) * kPartStride + m;
       p0[0] = acc[f][0];
       p1[0] = acc[f][1];
       p0[8] = acc[f][2];
@@ -405,7 +484,11 @@ __global__ void __launch_bounds__(kThreads, NT <= 16 ? 4 : 3) gemm_kernel(const 
     const int n = idx >> 6, m = idx & 63, gm = band * kBandRows + m;
     if (gm >= p.M) continue;
     float v = 0.f;
-    for (int r = 0; r < S; r++) v += cluster.map_shared_rank(part, r)[n * kPartStride + m];
+    for (int r = 0; r < S; r++) {
+      const float* peer = cluster.map_shared_rank(part, r);
+#pragma unroll
+      for (int c = 0; c < kClasses; c++) v += peer[c * NT * kPartStride + n * kPartStride + m];
+    }
     if (p.bias) v += p.bias[gm];
     float* out = p.y + size_t(n0 + n) * p.ldy + p.outOffset + gm;
     if (p.accumulate) v += *out;
@@ -414,53 +497,32 @@ __global__ void __launch_bounds__(kThreads, NT <= 16 ? 4 : 3) gemm_kernel(const 
   cluster.sync();  // peers keep their shared memory until every rank has read it
 }
 
-int sm_count() {
-  static int cached = 0;
-  if (cached) return cached;
-  int dev = 0, n = 132;
-  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
-  cached = n > 0 ? n : 132;
-  return cached;
-}
-
-GemmTuning resolve(int M, int K, int N, const GemmTuning& in) {
-  GemmTuning t = in;
-  if (t.nTile == 0) t.nTile = N <= 8 ? 8 : N <= 16 ? 16 : N <= 32 ? 32 : 64;
-  if (t.stages == 0) t.stages = 3;  // v4 sweep: 3 stages beat 4 and 6 (more resident CTAs per SM)
-  const int kt = (K + 63) / 64, bands = (M + 63) / 64, chunks = (N + t.nTile - 1) / t.nTile;
-  if (t.splitK == 0) {
-    // v4 sweep (dev/NOTES.md): fastest at ~4.4 CTAs per SM in one wave (6144x4096: 576 CTAs, 4096x4096 and
-    // 4096x14336: 512); tall matrices (one wave already at split 1) still gain from split 2 (shorter CTAs,
-    // smaller tail).
-    const long long base = (long long)bands * chunks;
-    const long long target = (long long)sm_count() * 44 / 10;
-    t.splitK = int(std::max<long long>(2, std::min<long long>(kMaxSplitK, target / base)));
+// Schedules (GemmTuning::variant): consumer warps per CTA and where the outlier ranks are computed.
+struct Schedule {
+  int consumerWarps;
+  bool producerRanks;
+};
+bool schedule_of(int variant, Schedule* s) {
+  switch (variant) {
+    case 4: *s = {4, false}; return true;  // v4
+    case 5: *s = {8, true}; return true;   // v5: two tiles in flight per band + producer-side ranks
+    case 6: *s = {8, false}; return true;  // v5 ablation: 8 consumer warps only
+    case 7: *s = {4, true}; return true;   // v5 ablation: producer-side ranks only
+    default: return false;
   }
-  t.splitK = std::max(t.splitK, (kt + kMaxTilesPerCta - 1) / kMaxTilesPerCta);
-  t.splitK = std::min(t.splitK, kt);
-  return t;
 }
 
-int kpad_of(int K) { return (K + 63) / 64 * 64; }
-
-uint16_t* workspace_xb(void* ws, size_t bytes, int N, int K) {
-  const uintptr_t a = (reinterpret_cast<uintptr_t>(ws) + 127) & ~uintptr_t(127);
-  const size_t need = size_t(N) * kpad_of(K) * 2;
-  if (!ws || a - reinterpret_cast<uintptr_t>(ws) + need > bytes) return nullptr;
-  return reinterpret_cast<uint16_t*>(a);
-}
-
-template <bool kZip, int NT>
+template <bool kZip, int NT, int kCW, bool kPP>
 cudaError_t launch_nt(const GemmParams& p, cudaStream_t s) {
-  const SmemLayout L = smem_layout(kZip, NT, p.stages, p.maxRange);
-  auto kernel = gemm_kernel<kZip, NT>;
+  const SmemLayout L = smem_layout(kZip, NT, p.stages, p.maxRange, kCW, kPP);
+  auto kernel = gemm_kernel<kZip, NT, kCW, kPP>;
   ZS_TRY_GEMM(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, L.total));
   const long long bands = (p.M + kBandRows - 1) / kBandRows;
   const long long blocks = bands * p.nChunks * p.splitK;
   if (blocks > 0x7fffffffLL) return cudaErrorInvalidConfiguration;
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(unsigned(blocks), 1, 1);
-  cfg.blockDim = dim3(kThreads, 1, 1);
+  cfg.blockDim = dim3(32 * (kCW + 1), 1, 1);
   cfg.dynamicSmemBytes = size_t(L.total);
   cfg.stream = s;
   cudaLaunchAttribute attr[2];
@@ -476,11 +538,110 @@ cudaError_t launch_nt(const GemmParams& p, cudaStream_t s) {
   return cudaGetLastError();
 }
 
+// Resident CTAs per SM of one instantiation (occupancy API, cached per stage count; the outlier-offset
+// area is sized for 128 tiles per CTA, which only matters for the split heuristic).
+template <bool kZip, int NT, int kCW, bool kPP>
+int resident_ctas(int stages) {
+  static int cached[7] = {};
+  if (cached[stages]) return cached[stages];
+  const SmemLayout L = smem_layout(kZip, NT, stages, 128, kCW, kPP);
+  auto kernel = gemm_kernel<kZip, NT, kCW, kPP>;
+  int n = 0;
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, L.total) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, 32 * (kCW + 1), size_t(L.total)) != cudaSuccess || n < 1) {
+    cudaGetLastError();  // clear a sticky-free error from the query; the launch reports real problems
+    n = 4;
+  }
+  cached[stages] = n;
+  return n;
+}
+
+// Of the compressed-weight kernel: the dense twin must pick the same split (same reduction order).
+template <int NT>
+int resident_nt(const Schedule& sc, int stages) {
+  if (sc.consumerWarps == 8)
+    return sc.producerRanks ? resident_ctas<true, NT, 8, true>(stages) : resident_ctas<true, NT, 8, false>(stages);
+  return sc.producerRanks ? resident_ctas<true, NT, 4, true>(stages) : resident_ctas<true, NT, 4, false>(stages);
+}
+
+int sm_count() {
+  static int cached = 0;
+  if (cached) return cached;
+  int dev = 0, n = 132;
+  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
+  cached = n > 0 ? n : 132;
+  return cached;
+}
+
+// Fills the 0 fields of a tuning (identically for zipgemm and its dense twin, so both reduce in the same
+// order). Returns false for an unknown variant.
+bool resolve(int M, int K, int N, const GemmTuning& in, GemmTuning* out) {
+  GemmTuning t = in;
+  if (t.nTile == 0) t.nTile = N <= 8 ? 8 : N <= 16 ? 16 : N <= 32 ? 32 : 64;
+  const int kt = (K + 63) / 64, bands = (M + 63) / 64, chunks = (N + t.nTile - 1) / t.nTile;
+  if (t.variant == 0) {
+    // v5 measurements (dev/NOTES.md): with >= ~3 CTAs per SM every schedule lands within noise of v4, which
+    // stays the default; when even the largest split leaves the grid under 2 CTAs per SM, the CTAs are
+    // consume-bound and 8 consumer warps run them 1.2-1.6x faster (at 8 tokens per CTA; mixed at 16).
+    const bool thinGrid = (long long)bands * chunks * kMaxSplitK < 2LL * sm_count();
+    t.variant = thinGrid && t.nTile == 8 ? 6 : 4;
+  }
+  Schedule sc{};
+  if (!schedule_of(t.variant, &sc)) return false;
+  // v4 sweep: 3 stages beat 4 and 6 with one tile per band in flight; two tiles in flight want one more.
+  if (t.stages == 0) t.stages = sc.consumerWarps == 8 ? 4 : 3;
+  // Producer-side ranks publish tile j + classes before tile j is consumed: the ring must hold more.
+  if (sc.producerRanks) t.stages = std::max(t.stages, sc.consumerWarps / 4 + 1);
+  if (t.splitK == 0) {
+    // v4 sweep (dev/NOTES.md): fastest at ~4.4 CTAs per SM in one wave with 5 resident (6144x4096: 576 CTAs,
+    // 4096x4096 and 4096x14336: 512); tall matrices (one wave already at split 1) still gain from split 2
+    // (shorter CTAs, smaller tail). Other schedules: at most one full wave of their own residency.
+    const long long base = (long long)bands * chunks;
+    long long target = (long long)sm_count() * 44 / 10;
+    if (t.variant != 4 && t.stages >= 2 && t.stages <= 6) {
+      int r = 4;
+      switch (t.nTile) {
+        case 8: r = resident_nt<8>(sc, t.stages); break;
+        case 16: r = resident_nt<16>(sc, t.stages); break;
+        case 32: r = resident_nt<32>(sc, t.stages); break;
+        case 64: r = resident_nt<64>(sc, t.stages); break;
+        default: break;
+      }
+      target = (long long)sm_count() * r;
+    }
+    t.splitK = int(std::max<long long>(2, std::min<long long>(kMaxSplitK, target / base)));
+  }
+  t.splitK = std::max(t.splitK, (kt + kMaxTilesPerCta - 1) / kMaxTilesPerCta);
+  t.splitK = std::min(t.splitK, kt);
+  *out = t;
+  return true;
+}
+
+int kpad_of(int K) { return (K + 63) / 64 * 64; }
+
+uint16_t* workspace_xb(void* ws, size_t bytes, int N, int K) {
+  const uintptr_t a = (reinterpret_cast<uintptr_t>(ws) + 127) & ~uintptr_t(127);
+  const size_t need = size_t(N) * kpad_of(K) * 2;
+  if (!ws || a - reinterpret_cast<uintptr_t>(ws) + need > bytes) return nullptr;
+  return reinterpret_cast<uint16_t*>(a);
+}
+
+template <bool kZip, int NT>
+cudaError_t launch_schedule(const GemmParams& p, const Schedule& sc, cudaStream_t s) {
+  // The dense twin has no outliers: its 8-warp/4-warp kernels serve both rank placements (same mma order).
+  if (sc.consumerWarps == 8)
+    return sc.producerRanks && kZip ? launch_nt<kZip, NT, 8, kZip>(p, s) : launch_nt<kZip, NT, 8, false>(p, s);
+  return sc.producerRanks && kZip ? launch_nt<kZip, NT, 4, kZip>(p, s) : launch_nt<kZip, NT, 4, false>(p, s);
+}
+
 template <bool kZip>
 cudaError_t launch(GemmParams p, const float* x, void* ws, size_t wsBytes, const GemmTuning& tin, cudaStream_t s) {
   if (p.M < 1 || p.K < 1 || p.N < 1 || !x || !p.y) return cudaErrorInvalidValue;
   if (p.ldy < 1 || p.outOffset < 0 || (long long)p.outOffset + p.M > p.ldy) return cudaErrorInvalidValue;
-  const GemmTuning t = resolve(p.M, p.K, p.N, tin);
+  GemmTuning t{};
+  if (!resolve(p.M, p.K, p.N, tin, &t)) return cudaErrorInvalidValue;
+  Schedule sc{};
+  schedule_of(t.variant, &sc);
   if (t.splitK < 1 || t.splitK > kMaxSplitK || t.stages < 2 || t.stages > 6) return cudaErrorInvalidValue;
   p.tileCols = (p.K + 63) / 64;
   if ((p.tileCols + t.splitK - 1) / t.splitK > kMaxTilesPerCta) return cudaErrorInvalidValue;
@@ -500,10 +661,10 @@ cudaError_t launch(GemmParams p, const float* x, void* ws, size_t wsBytes, const
     ZS_TRY_GEMM(cudaGetLastError());
   }
   switch (t.nTile) {
-    case 8: return launch_nt<kZip, 8>(p, s);
-    case 16: return launch_nt<kZip, 16>(p, s);
-    case 32: return launch_nt<kZip, 32>(p, s);
-    case 64: return launch_nt<kZip, 64>(p, s);
+    case 8: return launch_schedule<kZip, 8>(p, sc, s);
+    case 16: return launch_schedule<kZip, 16>(p, sc, s);
+    case 32: return launch_schedule<kZip, 32>(p, sc, s);
+    case 64: return launch_schedule<kZip, 64>(p, sc, s);
     default: return cudaErrorInvalidValue;
   }
 }
@@ -570,7 +731,14 @@ size_t gemm_workspace_bytes(int M, int K, int N) {
   return size_t(N) * kpad_of(K) * 2 + 128;  // bf16 activations + alignment slack
 }
 
-GemmTuning gemm_default_tuning(int M, int K, int N) { return resolve(M, K, N, GemmTuning{}); }
+GemmTuning gemm_default_tuning(int M, int K, int N) { return gemm_default_tuning(M, K, N, 0); }
+
+GemmTuning gemm_default_tuning(int M, int K, int N, int variant) {
+  GemmTuning in{}, t{};
+  in.variant = variant;
+  if (!resolve(M, K, N, in, &t)) resolve(M, K, N, GemmTuning{}, &t);
+  return t;
+}
 
 // Measured on H100 (bench/results/zipgemm-h100.json, v4): the fused kernel beats decompress + cuBLAS at
 // every N <= 32 on all eight Llama shapes (e.g. 6144x4096 N=32: 35.8 vs 56.0 us) and at N = 64 on tall

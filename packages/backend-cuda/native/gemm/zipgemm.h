@@ -16,6 +16,11 @@
 //   x and the dense weight may have any alignment (slower paths when misaligned or K % 8 != 0).
 // - K is limited to 8192 global tiles (524288 columns): 8 split-K CTAs x 1024 tiles each.
 // - v4 (2026-11): the *_tuned functions gained (workspace, workspaceBytes) before the tuning.
+// - v5: GemmTuning gained `variant` (last field, default 0 = the default schedule: aggregate
+//   initialisers of the first three fields still compile); gemm_default_tuning gained a variant overload.
+//   The first call of a schedule queries its occupancy once (cudaOccupancyMaxActiveBlocksPerMultiprocessor,
+//   cached) to size split-K; no allocation or synchronisation.
+// - v5 results: the automatic schedule is v4's except for thin grids (see GemmTuning::variant).
 // - choose_gemm_path: zipgemm for N <= 32, and for N <= 64 when M >= 4K; else decompress + cuBLAS
 //   (H100 measurements in bench/results/zipgemm-h100.md).
 #pragma once
@@ -59,6 +64,12 @@ struct GemmTuning {
   int splitK = 0;   // CTAs per 64-row band along K (cluster size), 1..8
   int stages = 0;   // shared-memory ring depth, 2..6
   int nTile = 0;    // tokens per CTA: 8, 16, 32 or 64 (N > nTile: several CTAs per band)
+  // Kernel schedule, 0 = automatic (4, or 6 for grids under 2 CTAs per SM at nTile 8): 4 = v4 (4 consumer
+  // warps, per-warp outlier ranks); 5 = 8 consumer warps (two K tiles in flight per band) with outlier ranks
+  // computed by the producer warp; 6 = 8 consumer warps with per-warp ranks; 7 = 4 consumer warps with
+  // producer ranks. Variants 5 and 7 need >= 3 / 2 stages (raised silently). Every variant's dense twin is
+  // bit-identical to its own zipgemm (zipgemm and dense_gemm with the same tuning resolve identically).
+  int variant = 0;
 };
 cudaError_t zipgemm_tuned(const TcaTbeDeviceMatrix& w, const float* x, int N, float* y, int ldy, int outOffset,
                           const float* bias, bool accumulate, void* workspace, size_t workspaceBytes,
@@ -68,6 +79,8 @@ cudaError_t dense_gemm_tuned(const uint16_t* w, int M, int K, const float* x, in
                              const GemmTuning& t, cudaStream_t s);
 /** The schedule zipgemm would use (fields filled). */
 GemmTuning gemm_default_tuning(int M, int K, int N);
+/** The schedule zipgemm_tuned would use for `variant` (0: the default) with the other fields automatic. */
+GemmTuning gemm_default_tuning(int M, int K, int N, int variant);
 
 // ---- benchmark (dev/zipgemm_bench_main.cu and the addon's `bench`) ----
 struct GemmBenchOptions {
@@ -77,7 +90,10 @@ struct GemmBenchOptions {
   int itersPerRepeat = 20;      // launches per timed repeat (cold L2: rotating weight copies)
   uint64_t seed = 0;            // 0: fresh seed from the clock
   bool correctness = true;      // run the correctness suite first
-  bool sweep = false;           // also time split-K/stage variants for each case
+  bool sweep = false;           // also time split-K/stage schedules for each case (and each of `variants`)
+  bool timings = true;          // false: correctness suite only
+  int variant = 0;              // GemmTuning::variant of the timed zipgemm/dense and the suite (0: default)
+  std::string variants;         // e.g. "4,5,6,7": suite and per-case timings of each, "best variant" summary
   std::string jsonPath;         // write the JSON here too (empty: only return it)
   std::string command;          // recorded in the JSON (how the run was started)
   std::string gitSha;           // recorded in the JSON

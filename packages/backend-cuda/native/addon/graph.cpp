@@ -1,0 +1,382 @@
+// See graph.h. Each node becomes a step: a closure that enqueues its kernels on a stream. The steps
+// are captured once (cudaStreamBeginCapture .. EndCapture) into a cudaGraphExec_t.
+#include "addon/graph.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "addon/gemm_bridge.h"
+#include "addon/rope_freq.h"
+#include "common/cuda_check.h"
+#include "ops/ops.h"
+
+namespace zipserv {
+namespace {
+
+using Step = std::function<cudaError_t(cudaStream_t, void* scratch)>;
+
+constexpr size_t kAlign = 256;
+size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+class NodeReader {
+ public:
+  NodeReader(DeviceState& st, CompiledGraph& g, Napi::Object o, int index)
+      : state_(st), graph_(g), obj_(o), index_(index), op_(o.Get("op").As<Napi::String>().Utf8Value()) {}
+
+  const std::string& op() const { return op_; }
+  [[noreturn]] void fail(const std::string& msg) const {
+    throw std::invalid_argument("graph node " + std::to_string(index_) + " (" + op_ + "): " + msg);
+  }
+  double num(const char* key) const {
+    const Napi::Value v = obj_.Get(key);
+    if (!v.IsNumber()) fail(std::string("missing numeric field '") + key + "'");
+    return v.As<Napi::Number>().DoubleValue();
+  }
+  int i(const char* key) const {
+    const double d = num(key);
+    if (d != static_cast<double>(static_cast<long long>(d)) || d < -2147483648.0 || d > 2147483647.0) {
+      fail(std::string("field '") + key + "' is not a 32-bit integer");
+    }
+    return static_cast<int>(d);
+  }
+  bool flag(const char* key) const { return obj_.Get(key).ToBoolean().Value(); }
+  std::string str(const char* key) const {
+    const Napi::Value v = obj_.Get(key);
+    return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+  }
+  Napi::Value raw(const char* key) const { return obj_.Get(key); }
+
+  /** A tensor of at least minBytes, by id; kept alive by the graph. */
+  void* buf(const char* key, size_t minBytes) const {
+    const int id = i(key);
+    auto it = state_.buffers.find(static_cast<uint32_t>(id));
+    if (it == state_.buffers.end()) fail(std::string(key) + " refers to a freed or unknown tensor");
+    if (it->second->bytes < minBytes) {
+      fail(std::string(key) + " holds " + std::to_string(it->second->bytes) + " bytes, the op needs " +
+           std::to_string(minBytes));
+    }
+    graph_.buffers.push_back(it->second);
+    return it->second->ptr;
+  }
+  /** Optional tensor: id < 0 means none. */
+  void* optBuf(const char* key, size_t minBytes) const { return i(key) < 0 ? nullptr : buf(key, minBytes); }
+  WeightRef weight(const char* key) const {
+    const int id = i(key);
+    auto it = state_.weights.find(static_cast<uint32_t>(id));
+    if (it == state_.weights.end()) fail(std::string(key) + " refers to a freed or unknown weight");
+    graph_.weights.push_back(it->second);
+    return it->second;
+  }
+
+ private:
+  DeviceState& state_;
+  CompiledGraph& graph_;
+  Napi::Object obj_;
+  int index_;
+  std::string op_;
+};
+
+constexpr size_t F32 = 4, I32 = 4, BF16 = 2;
+size_t sz(long long a, long long b = 1, long long c = 1) { return static_cast<size_t>(a) * b * c; }
+
+enum class Path { Zipgemm, Dense, Vendor, DecompressVendor };
+
+const char* path_name(Path p) {
+  switch (p) {
+    case Path::Zipgemm: return "zipgemm";
+    case Path::Dense: return "dense";
+    case Path::Vendor: return "vendor";
+    case Path::DecompressVendor: return "decompress+vendor";
+  }
+  return "?";
+}
+
+Path resolve_path(const NodeReader& r, const std::string& name, const DeviceWeight& w, int N) {
+  std::string blasWhy;
+  const bool blas = cublas::available(&blasWhy);
+  const bool gemm = gemm_bridge::built();
+  if (name == "auto" || name.empty()) {
+    if (w.compressed) {
+      if (!gemm) r.fail(std::string("a tca-tbe weight needs the GEMM kernels: ") + gemm_bridge::not_built_reason());
+      return blas && gemm_bridge::prefers_decompress_vendor(w.rows, w.cols, N) ? Path::DecompressVendor
+                                                                               : Path::Zipgemm;
+    }
+    if (blas) return Path::Vendor;
+    if (gemm) return Path::Dense;
+    r.fail("no GEMM for a raw weight: " + blasWhy + "; " + gemm_bridge::not_built_reason());
+  }
+  Path p;
+  if (name == "zipgemm") p = Path::Zipgemm;
+  else if (name == "dense") p = Path::Dense;
+  else if (name == "vendor") p = Path::Vendor;
+  else if (name == "decompress+vendor") p = Path::DecompressVendor;
+  else r.fail("unknown weight path '" + name + "'");
+  const bool needsCompressed = p == Path::Zipgemm || p == Path::DecompressVendor;
+  if (needsCompressed != w.compressed) {
+    r.fail(std::string("path '") + name + "' needs a " + (needsCompressed ? "tca-tbe" : "raw") + " weight");
+  }
+  if ((p == Path::Vendor || p == Path::DecompressVendor) && !blas) r.fail("path '" + name + "': " + blasWhy);
+  if (p != Path::Vendor && !gemm) r.fail("path '" + name + "': " + gemm_bridge::not_built_reason());
+  return p;
+}
+
+/** Lowers one node to a step; `scratchNeed` grows to the bytes of scratch the step uses. */
+Step lower(DeviceState& st, CompiledGraph& g, const NodeReader& r, size_t& scratchNeed,
+           std::vector<std::vector<float>>& ropeTables, std::vector<size_t*>& ropeOffsets) {
+  const std::string& op = r.op();
+  if (op == "matmul") {
+    const int N = r.i("N"), K = r.i("K"), M = r.i("M"), ldy = r.i("ldy"), outOffset = r.i("outOffset");
+    WeightRef w = r.weight("weight");
+    if (w->rows != M || w->cols != K) r.fail("weight shape differs from the node's M, K");
+    if (outOffset < 0 || outOffset + M > ldy) r.fail("output columns exceed the row width");
+    const float* x = static_cast<const float*>(r.buf("x", sz(N, K, F32)));
+    float* y = static_cast<float*>(r.buf("out", sz(N, ldy, F32)));
+    const float* bias = static_cast<const float*>(r.optBuf("bias", sz(M, F32)));
+    const bool accumulate = r.flag("accumulate");
+    const Path path = resolve_path(r, r.str("path"), *w, N);
+    g.matmulPaths.emplace_back(path_name(path));
+    switch (path) {
+      case Path::Zipgemm:
+      case Path::Dense: {
+        const size_t ws = gemm_bridge::workspace_bytes(M, K, N);
+        scratchNeed = std::max(scratchNeed, ws);
+        const bool zip = path == Path::Zipgemm;
+        return [=](cudaStream_t s, void* scratch) {
+          const DeviceWeight& wt = *w;
+          return zip ? gemm_bridge::zipgemm(wt, x, N, y, ldy, outOffset, bias, accumulate, scratch, ws, s)
+                     : gemm_bridge::dense(wt, x, N, y, ldy, outOffset, bias, accumulate, scratch, ws, s);
+        };
+      }
+      case Path::Vendor:
+      case Path::DecompressVendor: {
+        cublas::Blas* blas = &st.blas();
+        const bool decompress = path == Path::DecompressVendor;
+        const size_t xBytes = align_up(sz(N, K, BF16));
+        const size_t wBytes = decompress ? align_up(sz(M, K, BF16)) : 0;
+        scratchNeed = std::max(scratchNeed, xBytes + wBytes);
+        return [=](cudaStream_t s, void* scratch) -> cudaError_t {
+          uint16_t* xb = static_cast<uint16_t*>(scratch);
+          const uint16_t* wb = static_cast<const uint16_t*>(w->compressed ? nullptr : w->raw->ptr);
+          if (decompress) {
+            uint16_t* dst = reinterpret_cast<uint16_t*>(static_cast<char*>(scratch) + xBytes);
+            ZS_TRY(gemm_bridge::decompress(*w, dst, s));
+            wb = dst;
+          }
+          ZS_TRY(ops::f32_to_bf16(x, xb, sz(N, K), s));
+          ZS_TRY(blas->gemm_bf16(wb, M, K, xb, N, y + outOffset, ldy, accumulate ? 1.f : 0.f, s));
+          if (bias) ZS_TRY(ops::add_bias(y, N, ldy, outOffset, bias, M, s));
+          return cudaSuccess;
+        };
+      }
+    }
+  }
+  if (op == "decompress") {
+    WeightRef w = r.weight("weight");
+    void* out = r.buf("out", sz(w->rows, w->cols, BF16));
+    if (w->compressed) {
+      if (!gemm_bridge::built()) r.fail(gemm_bridge::not_built_reason());
+      return [=](cudaStream_t s, void*) { return gemm_bridge::decompress(*w, static_cast<uint16_t*>(out), s); };
+    }
+    const size_t bytes = sz(w->rows, w->cols, BF16);
+    return [=](cudaStream_t s, void*) {
+      return cudaMemcpyAsync(out, w->raw->ptr, bytes, cudaMemcpyDeviceToDevice, s);
+    };
+  }
+  if (op == "embedding") {
+    const int N = r.i("N");
+    WeightRef w = r.weight("table");
+    const int32_t* ids = static_cast<const int32_t*>(r.buf("ids", sz(N, I32)));
+    float* out = static_cast<float*>(r.buf("out", sz(N, w->cols, F32)));
+    if (w->compressed) {
+      if (!gemm_bridge::built()) r.fail(gemm_bridge::not_built_reason());
+      return [=](cudaStream_t s, void*) { return gemm_bridge::decompress_rows(*w, ids, N, out, s); };
+    }
+    return [=](cudaStream_t s, void*) {
+      return ops::embedding_bf16(static_cast<const uint16_t*>(w->raw->ptr), w->rows, w->cols, ids, N, out, s);
+    };
+  }
+  if (op == "rmsnorm") {
+    const int rows = r.i("rows"), rowWidth = r.i("rowWidth"), offset = r.i("offset"), width = r.i("width");
+    const int groupSize = r.i("groupSize");
+    const float eps = static_cast<float>(r.num("eps"));
+    if (offset < 0 || width < 0 || offset + width > rowWidth || groupSize <= 0 || width % groupSize) {
+      r.fail("bad column range or group size");
+    }
+    const float* x = static_cast<const float*>(r.buf("x", sz(rows, rowWidth, F32)));
+    const float* wt = static_cast<const float*>(r.buf("weight", sz(groupSize, F32)));
+    float* out = static_cast<float*>(r.buf("out", sz(rows, rowWidth, F32)));
+    return [=](cudaStream_t s, void*) {
+      return ops::rmsnorm(x, wt, out, rows, rowWidth, offset, width, groupSize, eps, s);
+    };
+  }
+  if (op == "rope") {
+    const int N = r.i("N"), rowWidth = r.i("rowWidth"), firstHead = r.i("firstHead"), numHeads = r.i("numHeads");
+    const int headDim = r.i("headDim");
+    if (headDim % 2 || firstHead < 0 || (firstHead + numHeads) * headDim > rowWidth) r.fail("heads exceed the row");
+    float* x = static_cast<float*>(r.buf("x", sz(N, rowWidth, F32)));
+    const int32_t* positions = static_cast<const int32_t*>(r.buf("positions", sz(N, I32)));
+    RopeScalingDesc scaling;
+    const Napi::Value sc = r.raw("scaling");
+    if (sc.IsObject()) {
+      const Napi::Object so = sc.As<Napi::Object>();
+      scaling.type = so.Get("type").ToString().Utf8Value();
+      auto f = [&](const char* k, double& dst) {
+        if (so.Get(k).IsNumber()) dst = so.Get(k).As<Napi::Number>().DoubleValue();
+      };
+      f("factor", scaling.factor);
+      f("lowFreqFactor", scaling.lowFreqFactor);
+      f("highFreqFactor", scaling.highFreqFactor);
+      f("originalMaxPositionEmbeddings", scaling.originalMaxPositionEmbeddings);
+    }
+    try {
+      ropeTables.push_back(rope_inv_freq(r.num("theta"), headDim, scaling));
+    } catch (const std::invalid_argument& e) {
+      r.fail(e.what());
+    }
+    // The table's device address is known only after all tables are packed: read it at launch.
+    auto offset = std::make_shared<size_t>(0);
+    ropeOffsets.push_back(offset.get());
+    CompiledGraph* graph = &g;
+    return [=](cudaStream_t s, void*) {
+      const float* inv = reinterpret_cast<const float*>(static_cast<const char*>(graph->constants->ptr) + *offset);
+      return ops::rope(x, positions, inv, N, rowWidth, firstHead, numHeads, headDim, s);
+    };
+  }
+  if (op == "kvAppend") {
+    const int N = r.i("N"), rowWidth = r.i("rowWidth"), kOffset = r.i("kOffset"), vOffset = r.i("vOffset");
+    const int kvWidth = r.i("kvWidth");
+    const long long numSlots = static_cast<long long>(r.num("numSlots"));
+    const bool bf16 = r.flag("bf16");
+    if (kOffset < 0 || vOffset < 0 || kOffset + kvWidth > rowWidth || vOffset + kvWidth > rowWidth) {
+      r.fail("k/v columns exceed the row width");
+    }
+    const float* qkv = static_cast<const float*>(r.buf("qkv", sz(N, rowWidth, F32)));
+    const size_t cacheBytes = static_cast<size_t>(numSlots) * kvWidth * (bf16 ? BF16 : F32);
+    void* kc = r.buf("kCache", cacheBytes);
+    void* vc = r.buf("vCache", cacheBytes);
+    const int32_t* slots = static_cast<const int32_t*>(r.buf("slots", sz(N, I32)));
+    return [=](cudaStream_t s, void*) {
+      return ops::kv_append(qkv, N, rowWidth, kOffset, vOffset, kc, vc, bf16, numSlots, kvWidth, slots, s);
+    };
+  }
+  if (op == "attention") {
+    ops::AttentionParams p{};
+    p.N = r.i("N");
+    p.rowWidth = r.i("rowWidth");
+    p.qOffset = r.i("qOffset");
+    p.bf16Cache = r.flag("bf16");
+    p.numBlocks = r.i("numBlocks");
+    p.blockSize = r.i("blockSize");
+    p.maxBlocksPerSeq = r.i("maxBlocksPerSeq");
+    p.S = r.i("S");
+    p.H = r.i("H");
+    p.Hkv = r.i("Hkv");
+    p.hd = r.i("hd");
+    p.scale = static_cast<float>(r.num("scale"));
+    if (p.Hkv <= 0 || p.H % p.Hkv || p.qOffset < 0 || p.qOffset + p.H * p.hd > p.rowWidth) r.fail("bad head layout");
+    p.qkv = static_cast<const float*>(r.buf("qkv", sz(p.N, p.rowWidth, F32)));
+    const size_t cacheBytes = sz(p.numBlocks, p.blockSize, sz(p.Hkv, p.hd)) * (p.bf16Cache ? BF16 : F32);
+    p.kCache = r.buf("kCache", cacheBytes);
+    p.vCache = r.buf("vCache", cacheBytes);
+    p.blockTables = static_cast<const int32_t*>(r.buf("blockTables", sz(p.S, p.maxBlocksPerSeq, I32)));
+    p.contextLens = static_cast<const int32_t*>(r.buf("contextLens", sz(p.S, I32)));
+    p.queryStarts = static_cast<const int32_t*>(r.buf("queryStarts", sz(p.S + 1, I32)));
+    p.out = static_cast<float*>(r.buf("out", sz(p.N, p.H, p.hd) * F32));
+    const size_t ws = ops::plan_attention(p, st.prop.multiProcessorCount);
+    scratchNeed = std::max(scratchNeed, ws);
+    return [=](cudaStream_t s, void* scratch) { return ops::attention(p, scratch, s); };
+  }
+  if (op == "siluMul") {
+    const int N = r.i("N"), I = r.i("I");
+    const float* x = static_cast<const float*>(r.buf("x", sz(N, 2 * static_cast<long long>(I), F32)));
+    float* out = static_cast<float*>(r.buf("out", sz(N, I, F32)));
+    return [=](cudaStream_t s, void*) { return ops::silu_mul(x, out, N, I, s); };
+  }
+  if (op == "add") {
+    const size_t n = static_cast<size_t>(r.num("n"));
+    const float* a = static_cast<const float*>(r.buf("a", n * F32));
+    const float* b = static_cast<const float*>(r.buf("b", n * F32));
+    float* out = static_cast<float*>(r.buf("out", n * F32));
+    return [=](cudaStream_t s, void*) { return ops::add(a, b, out, n, s); };
+  }
+  if (op == "gatherRows") {
+    const int xRows = r.i("xRows"), D = r.i("D"), R = r.i("R");
+    const float* x = static_cast<const float*>(r.buf("x", sz(xRows, D, F32)));
+    const int32_t* rows = static_cast<const int32_t*>(r.buf("rows", sz(R, I32)));
+    float* out = static_cast<float*>(r.buf("out", sz(R, D, F32)));
+    return [=](cudaStream_t s, void*) { return ops::gather_rows(x, xRows, D, rows, R, out, s); };
+  }
+  if (op == "argmax") {
+    const int R = r.i("R"), V = r.i("V");
+    const float* x = static_cast<const float*>(r.buf("x", sz(R, V, F32)));
+    int32_t* out = static_cast<int32_t*>(r.buf("out", sz(R, I32)));
+    return [=](cudaStream_t s, void*) { return ops::argmax(x, R, V, out, s); };
+  }
+  r.fail("op not supported by the CUDA backend");
+}
+
+}  // namespace
+
+CompiledGraph::~CompiledGraph() {
+  if (exec) cudaGraphExecDestroy(exec);
+}
+
+std::unique_ptr<CompiledGraph> compile_graph(DeviceState& st, const Napi::Array& nodes, const std::string& label) {
+  st.makeCurrent();
+  auto g = std::make_unique<CompiledGraph>();
+  g->label = label;
+  g->nodeCount = static_cast<int>(nodes.Length());
+  std::vector<Step> steps;
+  std::vector<std::string> names;
+  std::vector<std::vector<float>> ropeTables;
+  std::vector<size_t*> ropeOffsets;
+  size_t scratchNeed = 0;
+  for (uint32_t i = 0; i < nodes.Length(); ++i) {
+    const Napi::Value v = nodes.Get(i);
+    if (!v.IsObject()) throw std::invalid_argument("graph node " + std::to_string(i) + " is not an object");
+    NodeReader reader(st, *g, v.As<Napi::Object>(), static_cast<int>(i));
+    steps.push_back(lower(st, *g, reader, scratchNeed, ropeTables, ropeOffsets));
+    names.push_back(reader.op());
+  }
+  // Pack the RoPE tables into one constant buffer (uploaded before capture: capture cannot copy from
+  // pageable memory).
+  if (!ropeTables.empty()) {
+    std::vector<float> packed;
+    for (size_t t = 0; t < ropeTables.size(); ++t) {
+      *ropeOffsets[t] = packed.size() * sizeof(float);
+      packed.insert(packed.end(), ropeTables[t].begin(), ropeTables[t].end());
+      while (packed.size() % 64) packed.push_back(0.f);  // keep each table 256-byte aligned
+    }
+    g->constants = std::make_shared<DeviceBuffer>(&st, packed.size() * sizeof(float), false);
+    check(cudaMemcpyAsync(g->constants->ptr, packed.data(), packed.size() * sizeof(float), cudaMemcpyHostToDevice,
+                          st.stream),
+          "upload of RoPE tables");
+  }
+  g->scratch = st.scratch(scratchNeed);
+  void* scratch = g->scratch ? g->scratch->ptr : nullptr;
+  check(cudaStreamSynchronize(st.stream), "cudaStreamSynchronize before capture");
+
+  cudaGraph_t graph = nullptr;
+  // Relaxed: lazy kernel loading and cuBLAS's one-time setup may make calls that the stricter modes
+  // refuse during capture; nothing in the steps touches other streams.
+  check(cudaStreamBeginCapture(st.stream, cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const cudaError_t err = steps[i](st.stream, scratch);
+    if (err != cudaSuccess) {
+      cudaGraph_t broken = nullptr;
+      cudaStreamEndCapture(st.stream, &broken);
+      if (broken) cudaGraphDestroy(broken);
+      cudaGetLastError();  // clear the sticky launch error, if any
+      throw CudaError(err, "graph node " + std::to_string(i) + " (" + names[i] + ") failed to launch");
+    }
+  }
+  check(cudaStreamEndCapture(st.stream, &graph), "cudaStreamEndCapture");
+  const cudaError_t inst = cudaGraphInstantiate(&g->exec, graph, 0);
+  cudaGraphDestroy(graph);
+  check(inst, "cudaGraphInstantiate");
+  // Upload now so the first run does not pay for it.
+  check(cudaGraphUpload(g->exec, st.stream), "cudaGraphUpload");
+  return g;
+}
+
+}  // namespace zipserv

@@ -1,0 +1,262 @@
+// Causal GQA attention over a paged KV cache, decode and prefill alike.
+//
+// One block per (query row n, kv head g, context split z). It serves the G = H/Hkv query heads that
+// share kv head g, so each K/V row is fetched once per block for all of them. The block walks its
+// range of cache positions in tiles of TILE positions:
+//   1. scores: one warp per position, lanes over the head dimension (coalesced K reads);
+//   2. online softmax per head (running max m, running sum l, rescale factor for the accumulator);
+//   3. P.V: threads over (head, dim) pairs, a V row read coalesced along the dimension.
+// With splits > 1 (flash decoding: few rows, long contexts) each block writes an unnormalised partial
+// (m, l, acc) and attention_combine merges them; otherwise the block writes the output directly.
+// Rows that no sequence owns are left untouched, as the contract says.
+#include <cfloat>
+
+#include "common/bf16.cuh"
+#include "common/cuda_check.h"
+#include "ops/ops.h"
+
+namespace zipserv::ops {
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kWarps = kThreads / 32;
+constexpr int kTile = 64;  // positions per shared-memory tile
+constexpr int kTargetChunk = 256;
+
+struct RowInfo {
+  int seq;     // owning sequence, -1 if none
+  int kvLen;   // positions 0..kvLen-1 are visible to this row
+};
+
+__device__ RowInfo find_row(const AttentionParams& p, int n) {
+  RowInfo r{-1, 0};
+  for (int s = 0; s < p.S; ++s) {
+    const int a = p.queryStarts[s];
+    const int b = p.queryStarts[s + 1];
+    if (n >= a && n < b) {
+      const int pos = p.contextLens[s] - (b - a) + (n - a);  // this row's position in its sequence
+      const int cap = p.maxBlocksPerSeq * p.blockSize;
+      r.seq = s;
+      r.kvLen = pos + 1 < 0 ? 0 : (pos + 1 > cap ? cap : pos + 1);
+      return r;
+    }
+  }
+  return r;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p, float* partials) {
+  extern __shared__ float smem[];
+  const int G = p.H / p.Hkv;
+  const int hd = p.hd;
+  float* sQ = smem;                  // [G, hd] query (pre-scaled)
+  float* sAcc = sQ + G * hd;         // [G, hd] running P.V
+  float* sS = sAcc + G * hd;         // [G, kTile] scores, then probabilities
+  float* sM = sS + G * kTile;        // [G] running max
+  float* sL = sM + G;                // [G] running sum
+  float* sCorr = sL + G;             // [G] rescale of the accumulator for this tile
+  long long* sRow = reinterpret_cast<long long*>(sCorr + G + (G & 1));  // [kTile] cache row offsets
+
+  __shared__ RowInfo info;
+  const int n = blockIdx.x;
+  const int g = blockIdx.y;
+  const int z = blockIdx.z;
+  if (threadIdx.x == 0) info = find_row(p, n);
+  __syncthreads();
+  if (info.seq < 0) return;
+
+  const int lo = z * p.chunk;
+  const int hi = min(lo + p.chunk, info.kvLen);
+  const float* q = p.qkv + static_cast<size_t>(n) * p.rowWidth + p.qOffset + static_cast<size_t>(g) * G * hd;
+  for (int j = threadIdx.x; j < G * hd; j += kThreads) {
+    sQ[j] = q[j] * p.scale;
+    sAcc[j] = 0.f;
+  }
+  for (int j = threadIdx.x; j < G; j += kThreads) {
+    sM[j] = -INFINITY;
+    sL[j] = 0.f;
+  }
+  __syncthreads();
+
+  const T* kc = static_cast<const T*>(p.kCache);
+  const T* vc = static_cast<const T*>(p.vCache);
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  const int* table = p.blockTables + static_cast<size_t>(info.seq) * p.maxBlocksPerSeq;
+
+  for (int t0 = lo; t0 < hi; t0 += kTile) {
+    const int tlen = min(kTile, hi - t0);
+    // 1. scores
+    for (int pp = warp; pp < tlen; pp += kWarps) {
+      const int pos = t0 + pp;
+      const int blk = table[pos / p.blockSize];
+      const bool valid = blk >= 0 && blk < p.numBlocks;
+      const long long rowOff =
+          valid ? ((static_cast<long long>(blk) * p.blockSize + pos % p.blockSize) * p.Hkv + g) * hd : -1;
+      if (lane == 0) sRow[pp] = rowOff;
+      for (int h = 0; h < G; ++h) {
+        float dot = 0.f;
+        if (valid) {
+          for (int d = lane; d < hd; d += 32) dot += sQ[h * hd + d] * load_cache(kc + rowOff + d);
+        }
+        dot = warp_sum(dot);
+        if (lane == 0) sS[h * kTile + pp] = valid ? dot : -INFINITY;
+      }
+    }
+    __syncthreads();
+    // 2. online softmax, one warp per head
+    for (int h = warp; h < G; h += kWarps) {
+      float tmax = -INFINITY;
+      for (int pp = lane; pp < tlen; pp += 32) tmax = fmaxf(tmax, sS[h * kTile + pp]);
+      tmax = warp_max(tmax);
+      const float mOld = sM[h];
+      const float mNew = fmaxf(mOld, tmax);
+      float sum = 0.f;
+      for (int pp = lane; pp < tlen; pp += 32) {
+        const float e = mNew == -INFINITY ? 0.f : expf(sS[h * kTile + pp] - mNew);
+        sS[h * kTile + pp] = e;
+        sum += e;
+      }
+      sum = warp_sum(sum);
+      if (lane == 0) {
+        const float corr = mOld == -INFINITY ? 0.f : expf(mOld - mNew);
+        sCorr[h] = corr;
+        sL[h] = sL[h] * corr + sum;
+        sM[h] = mNew;
+      }
+    }
+    __syncthreads();
+    // 3. accumulate P.V
+    for (int j = threadIdx.x; j < G * hd; j += kThreads) {
+      const int h = j / hd;
+      const int d = j - h * hd;
+      float a = sAcc[j] * sCorr[h];
+      const float* prob = sS + h * kTile;
+      for (int pp = 0; pp < tlen; ++pp) {
+        const long long off = sRow[pp];
+        if (off >= 0) a += prob[pp] * load_cache(vc + off + d);
+      }
+      sAcc[j] = a;
+    }
+    __syncthreads();
+  }
+
+  const int H = p.H;
+  if (p.splits == 1) {
+    float* o = p.out + static_cast<size_t>(n) * H * hd + static_cast<size_t>(g) * G * hd;
+    for (int j = threadIdx.x; j < G * hd; j += kThreads) {
+      const float l = sL[j / hd];
+      o[j] = l > 0.f ? sAcc[j] / l : 0.f;
+    }
+  } else {
+    // partials: m, l [N, H, splits] then acc [N, H, splits, hd]
+    const size_t rows = static_cast<size_t>(p.N) * H * p.splits;
+    float* pm = partials;
+    float* pl = partials + rows;
+    float* pacc = partials + 2 * rows;
+    for (int j = threadIdx.x; j < G * hd; j += kThreads) {
+      const int h = j / hd;
+      const size_t r = (static_cast<size_t>(n) * H + g * G + h) * p.splits + z;
+      pacc[r * hd + (j - h * hd)] = sAcc[j];
+      if (j - h * hd == 0) {
+        pm[r] = sM[h];
+        pl[r] = sL[h];
+      }
+    }
+  }
+}
+
+// Merges the splits of one (row, head): out = sum_z e^(m_z - M) acc_z / sum_z e^(m_z - M) l_z.
+__global__ void attention_combine(AttentionParams p, const float* __restrict__ partials) {
+  const int n = blockIdx.x;
+  const int h = blockIdx.y;
+  __shared__ RowInfo info;
+  if (threadIdx.x == 0) info = find_row(p, n);
+  __syncthreads();
+  if (info.seq < 0) return;
+  const size_t rows = static_cast<size_t>(p.N) * p.H * p.splits;
+  const size_t r0 = (static_cast<size_t>(n) * p.H + h) * p.splits;
+  const float* pm = partials + r0;
+  const float* pl = partials + rows + r0;
+  const float* pacc = partials + 2 * rows + r0 * p.hd;
+  float M = -INFINITY;
+  for (int z = 0; z < p.splits; ++z) M = fmaxf(M, pm[z]);
+  float denom = 0.f;
+  for (int z = 0; z < p.splits; ++z) denom += pm[z] == -INFINITY ? 0.f : expf(pm[z] - M) * pl[z];
+  float* o = p.out + static_cast<size_t>(n) * p.H * p.hd + static_cast<size_t>(h) * p.hd;
+  for (int d = threadIdx.x; d < p.hd; d += blockDim.x) {
+    float a = 0.f;
+    for (int z = 0; z < p.splits; ++z) {
+      if (pm[z] != -INFINITY) a += expf(pm[z] - M) * pacc[static_cast<size_t>(z) * p.hd + d];
+    }
+    o[d] = denom > 0.f ? a / denom : 0.f;
+  }
+}
+
+size_t shared_bytes(const AttentionParams& p) {
+  const int G = p.H / p.Hkv;
+  const size_t floats = 2 * static_cast<size_t>(G) * p.hd + static_cast<size_t>(G) * kTile + 3 * G + (G & 1);
+  return floats * sizeof(float) + kTile * sizeof(long long);
+}
+
+}  // namespace
+
+size_t plan_attention(AttentionParams& p, int numSMs) {
+  const int maxCtx = p.maxBlocksPerSeq * p.blockSize;
+  int splits = 1;
+  const long long blocksNoSplit = static_cast<long long>(p.N) * p.Hkv;
+  // Split only when the (row, kv head) blocks alone would leave SMs idle: decode of few sequences.
+  if (blocksNoSplit < 2LL * numSMs && maxCtx > kTargetChunk) {
+    splits = (maxCtx + kTargetChunk - 1) / kTargetChunk;
+    const long long wanted = (4LL * numSMs + blocksNoSplit - 1) / blocksNoSplit;
+    if (splits > wanted) splits = static_cast<int>(wanted < 1 ? 1 : wanted);
+    // Keep the partials within 64 MiB.
+    const size_t perSplit = static_cast<size_t>(p.N) * p.H * (p.hd + 2) * sizeof(float);
+    const size_t cap = (64u << 20) / (perSplit ? perSplit : 1);
+    if (static_cast<size_t>(splits) > cap) splits = cap < 1 ? 1 : static_cast<int>(cap);
+  }
+  p.splits = splits;
+  p.chunk = (maxCtx + splits - 1) / splits;
+  if (p.chunk < 1) p.chunk = 1;
+  return splits > 1 ? static_cast<size_t>(p.N) * p.H * splits * (p.hd + 2) * sizeof(float) : 0;
+}
+
+cudaError_t attention(const AttentionParams& p, void* workspace, cudaStream_t s) {
+  if (p.N <= 0 || p.S <= 0) return cudaSuccess;
+  if (p.Hkv <= 0 || p.H % p.Hkv != 0 || p.hd <= 0 || p.splits < 1) return cudaErrorInvalidValue;
+  if (p.splits > 1 && workspace == nullptr) return cudaErrorInvalidValue;
+  const size_t smem = shared_bytes(p);
+  const dim3 grid(static_cast<unsigned>(p.N), static_cast<unsigned>(p.Hkv), static_cast<unsigned>(p.splits));
+  float* partials = static_cast<float*>(workspace);
+  if (p.bf16Cache) {
+    if (smem > 48 * 1024) {
+      ZS_TRY(cudaFuncSetAttribute(attention_kernel<uint16_t>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(smem)));
+    }
+    attention_kernel<uint16_t><<<grid, kThreads, smem, s>>>(p, partials);
+  } else {
+    if (smem > 48 * 1024) {
+      ZS_TRY(cudaFuncSetAttribute(attention_kernel<float>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(smem)));
+    }
+    attention_kernel<float><<<grid, kThreads, smem, s>>>(p, partials);
+  }
+  ZS_LAUNCH_CHECK();
+  if (p.splits > 1) {
+    const int threads = p.hd >= 128 ? 128 : ((p.hd + 31) / 32) * 32;
+    attention_combine<<<dim3(static_cast<unsigned>(p.N), static_cast<unsigned>(p.H)), threads, 0, s>>>(p, partials);
+    ZS_LAUNCH_CHECK();
+  }
+  return cudaSuccess;
+}
+
+}  // namespace zipserv::ops

@@ -13,7 +13,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/.gpu-out}
 mkdir -p "$OUT"
-export ZIPSERV_WEBGPU_OPTIONS="${ZIPSERV_WEBGPU_OPTIONS:-backend=vulkan enable-dawn-features=vulkan_enable_f16_on_nvidia}"
+export ZIPSERV_WEBGPU_OPTIONS="${ZIPSERV_WEBGPU_OPTIONS:-backend=vulkan enable-dawn-features=vulkan_enable_f16_on_nvidia disable-dawn-features=timestamp_quantization}"
 log="$OUT/suite.log"
 hr=scripts/gpu/host-run.sh
 {

@@ -4,20 +4,23 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type Engine, type EngineOptions, type GenerateRequest, createEngine, registerBackend } from '@zipserv/runtime';
 import { CliError } from '../errors.js';
 
-const GPU_BACKEND_PACKAGES: readonly string[] = ['@zipserv/backend-cuda', '@zipserv/backend-webgpu'];
+// Literal specifiers, so bundlers (the GPU-host single-file build) inline the backends; the `as
+// string` keeps TypeScript from type-checking their sources here (they are optional at run time).
+const GPU_BACKEND_PACKAGES: ReadonlyArray<readonly [name: string, load: () => Promise<unknown>]> = [
+  ['cuda', () => import('@zipserv/backend-cuda' as string)],
+  ['webgpu', () => import('@zipserv/backend-webgpu' as string)],
+];
 
 /** Why a GPU backend package could not be registered, by backend name (for doctor). */
 export const backendLoadProblems = new Map<string, string>();
 
 /** Registers the GPU backends the CLI ships with, when their packages load (they may not be built). */
 export async function registerInstalledBackends(): Promise<void> {
-  // Specifiers through a variable: the packages are optional at run time, and their sources are
-  // not this package's to type-check.
-  for (const specifier of GPU_BACKEND_PACKAGES) {
-    const name = specifier.slice('@zipserv/backend-'.length);
+  for (const [name, load] of GPU_BACKEND_PACKAGES) {
+    const specifier = `@zipserv/backend-${name}`;
     let mod: Record<string, unknown>;
     try {
-      mod = (await import(specifier)) as Record<string, unknown>;
+      mod = (await load()) as Record<string, unknown>;
     } catch (err) {
       backendLoadProblems.set(name, `${specifier} failed to load: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
       continue;

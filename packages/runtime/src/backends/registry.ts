@@ -94,7 +94,8 @@ export async function resolveBackend(choice: BackendChoice, options?: Record<str
     for (const name of AUTO_BACKEND_ORDER) {
       try {
         const provider = await findBackendProvider(name);
-        const reason = (await provider.unavailableReason()) ?? ((await provider.emulated?.()) ? 'software emulation only (ask for it by name to use it)' : null);
+        // emulated() first: it may answer without touching the device (a probe can be noisy).
+        const reason = (await provider.emulated?.()) ? 'software emulation only (ask for it by name to use it)' : await provider.unavailableReason();
         if (reason === null) return { backend: await provider.create(options), owned: true };
         reasons.push(`${name}: ${reason}`);
       } catch (err) {

@@ -1,29 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { embeddedModelDir } from '../src/commands/demo.js';
-import { main } from '../src/main.js';
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = process.stdout.write.bind(process.stdout);
-  const err = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  }) as typeof process.stderr.write;
-  const savedExit = process.exitCode;
-  try {
-    return { code: await main(['node', 'zipserv', ...args]), stdout, stderr };
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-    process.exitCode = savedExit;
-  }
-}
+import { cli } from './helpers/run-cli.js';
 
 describe('zipserv demo (the README main job)', () => {
   it('finds the embedded model', () => {

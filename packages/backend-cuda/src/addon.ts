@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { TcaTbeMatrix } from '@zipserv/format';
 
 /** What the driver, runtime and build offer on this machine. */
 export interface NativeProbe {
@@ -37,16 +38,7 @@ export interface NativeDeviceInfo {
 /** A tca-tbe or raw weight as the addon takes it (arrays are copied to the device). */
 export type NativeWeightSource =
   | { storage: 'raw'; rows: number; cols: number; data: Uint16Array }
-  | {
-      storage: 'tca-tbe';
-      rows: number;
-      cols: number;
-      expBase: number;
-      bitmaps: BigUint64Array;
-      signMantissa: Uint8Array;
-      outliers: Uint8Array;
-      outlierOffsets: Uint32Array;
-    };
+  | ({ storage: 'tca-tbe' } & TcaTbeMatrix);
 
 /** One lowered graph node (see lowering.ts): op name, buffer/weight ids and plain numbers. */
 export type NativeNode = { op: string } & Record<string, number | boolean | string | object | null>;

@@ -3,39 +3,22 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SafetensorsFile, type SafetensorsWriteEntry, f32ToBf16, writeSafetensors } from '@zipserv/format';
+import { SafetensorsFile, type SafetensorsWriteEntry, writeSafetensors } from '@zipserv/format';
+import { createRng } from '../src/reference/prng.js';
+import { randomBf16Normal } from '../src/reference/random-data.js';
 
 export const FIXTURE_DIR = fileURLToPath(new URL('../../../models/stories260K', import.meta.url));
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** N(0, sigma) as BF16 bits (Box-Muller, round to nearest even). */
-export function gaussianBf16(n: number, sigma: number, seed: number): Uint16Array {
-  const r = rng(seed);
-  const out = new Uint16Array(n); // [n] bf16
-  for (let i = 0; i < n; i++) {
-    const u = 1 - r();
-    out[i] = f32ToBf16(sigma * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r()));
-  }
-  return out;
-}
+/** N(0, sigma) as BF16 bits from the reference generator, seeded. */
+const gaussianBf16 = (n: number, sigma: number, seed: number): Uint16Array => randomBf16Normal(createRng(seed), n, sigma);
 
 const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 const bf16 = (name: string, shape: number[], bits: Uint16Array): SafetensorsWriteEntry => ({ name, dtype: 'BF16', shape, data: bytesOf(bits) });
 
 /** Tensors every storage path must survive; `expect` says how compress must store each. */
 export function adversarialTensors(): { entries: SafetensorsWriteEntry[]; expect: Record<string, 'tca-tbe' | 'raw'> } {
-  const r = rng(7);
+  const rng = createRng(7);
+  const r = () => rng.next();
   const allBits = Uint16Array.from({ length: 65536 }, (_, i) => i); // [256, 256] every pattern
   const zeros30 = gaussianBf16(512 * 256, 0.02, 1).map((v) => (r() < 0.3 ? 0 : v));
   const tinyExp = Uint16Array.from({ length: 64 * 100 }, () => ((r() < 0.5 ? 0x8000 : 0) | (Math.floor(r() * 7) << 7) | Math.floor(r() * 128)));

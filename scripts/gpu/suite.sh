@@ -20,17 +20,7 @@ hr=scripts/gpu/host-run.sh
   echo "git $(cat .carry/gpu/GIT_SHA 2>/dev/null || git rev-parse HEAD 2>/dev/null || echo unknown), $(date -u +%FT%TZ)"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 } | tee "$log"
-summary=()
-step() {
-  local name=$1 limit=$2
-  shift 2
-  echo "== $name: $*" >>"$log"
-  local t0=$SECONDS
-  timeout "$limit" "$@" >>"$log" 2>&1
-  local rc=$?
-  summary+=("$(printf '%-14s rc=%-3s %4ss' "$name" "$rc" "$((SECONDS - t0))")")
-  echo "== $name rc=$rc ($((SECONDS - t0)) s)" >>"$log"
-}
+source scripts/gpu/step.sh
 step runtime-e2e 150 bash packages/runtime/scripts/gpu-e2e.sh
 step webgpu-tests 100 bash "$hr" node .carry/gpu/backend-webgpu-tests.mjs --json "$OUT/webgpu-tests.json"
 step webgpu-run 45 bash -c "bash $hr zipserv run models/stories260K --prompt-ids 1 -n 16 --temperature 0 --backend webgpu --json > '$OUT/webgpu-run.json'"

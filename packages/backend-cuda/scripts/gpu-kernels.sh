@@ -40,14 +40,48 @@ case "$mode" in
     ;;
   full)
     # ZS_SHAPES: extra/other shapes; ZS_VARIANTS: schedules timed beside the default in every case.
-    "$bin" --shapes "${ZS_SHAPES:-llama3-8b,llama3-70b}" --ns 1,2,4,8,16,32,64,128,512 --repeats 7 --iters 20 --git "$sha" \
+    "$bin" --shapes "${ZS_SHAPES:-llama3-8b,llama3-70b}" --ns ${ZS_NS:-1,2,4,8,16,32,64,128,512,2048} --repeats 7 --iters 20 --git "$sha" \
       ${ZS_VARIANTS:+--variants "$ZS_VARIANTS"} --json "$out/zipgemm-h100.json" > "$out/full.log" 2>&1
     rc=$?
+    # The same timings with programmatic dependent launch off (each call isolated), N <= 16.
+    ZIPSERV_NO_PDL=1 "$bin" --shapes "${ZS_SHAPES:-llama3-8b,llama3-70b}" --ns 1,2,4,8,16 --repeats 5 --iters 20 --no-correctness --git "$sha" \
+      --json "$out/zipgemm-h100-nopdl.json" > "$out/nopdl.log" 2>&1 || tail -n 5 "$out/nopdl.log"
     grep -E "FAIL|correctness failures|device|copy" "$out/full.log" | head -n 30
     sed -n '/^shape /,$p' "$out/full.log"
     [ $rc -eq 0 ] || { tail -n 20 "$out/full.log"; exit $rc; }
     "$bin" --shapes llama3-8b --ns 1,16,64 --repeats 5 --iters 10 --no-correctness --sweep --git "$sha" \
       --json "$out/sweep.json" > "$out/sweep.log" 2>&1 || tail -n 20 "$out/sweep.log"
+    ;;
+  sweep)
+    # Split-K sweep of the default schedule (every split for the stream schedules) on the 8B and 70B shapes.
+    timeout 400 "$bin" --shapes "${ZS_SHAPES:-llama3-8b,llama3-70b}" --ns "${ZS_NS:-1,8,16}" --repeats 5 --iters 10 --no-correctness --sweep \
+      --git "$sha" --json "$out/sweep.json" > "$out/sweep.log" 2>&1
+    echo "sweep rc=$?"
+    grep -E "sweep variant" "$out/sweep.log"
+    ;;
+  v8)
+    # stream schedules (ZS_VARIANTS, default 8,9): correctness suite per variant, then those variants beside v4 and
+    # cuBLAS at N 1-16 on the 8B and 70B shapes, the v8 SASS histogram and one ncu profile with stall reasons.
+    for v in ${ZS_VARIANTS:-8 9}; do
+      v=${v//,/ }
+      timeout 150 "$bin" --correctness-only --variant $v --seed 11 > "$out/correct$v.log" 2>&1
+      echo "correctness v$v rc=$? $(grep -cE 'FAIL' "$out/correct$v.log") FAIL lines; $(grep -E '^correctness failures' "$out/correct$v.log")"
+      grep -E "FAIL" "$out/correct$v.log" | head -n 8
+    done
+    ZS_SPLIT_DEBUG=1 timeout 240 "$bin" --shapes "${ZS_SHAPES:-llama3-8b,llama3-70b}" --ns "${ZS_NS:-1,2,4,8,16}" --repeats 5 --iters 10 --no-correctness \
+      --variants "$(echo ${ZS_VARIANTS:-8 9} | tr ' ' ',')" --git "$sha" --json "$out/v8.json" > "$out/v8.log" 2>&1
+    echo "bench rc=$?"
+    grep -E "device|copy" "$out/v8.log" | head -n 5
+    sed -n '/^shape /,$p' "$out/v8.log" | grep -E "^ *[0-9]+x" | awk '{printf "%s/%s v4 %s cb %s; ", $1, $2, $3, $5}'; echo
+    grep -E "variant [0-9] \(" "$out/v8.log" | awk '{printf "v%s s%s %s/%s; ", $2, $4, $9, $12}'; echo
+    grep -E "geomean|best variant" "$out/v8.log"
+    cuobjdump -sass "$bin" | awk '/Function : .*stream_kernelILb1ELi1ELi4/{f=1} /Function :/{if(!/stream_kernelILb1ELi1ELi4/)f=0} f' > "$out/v9zip1.sass"
+    echo "v9 zip N<=8 SASS: $(grep -cE '^ +/\*[0-9a-f]+\*/' "$out/v9zip1.sass") instructions"
+    timeout 100 ncu --clock-control none --kernel-name regex:stream_kernel --launch-count 1 --section SpeedOfLight --section Occupancy \
+      --section LaunchStats --metrics "regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio,smsp__inst_executed.sum" "$bin" --shapes 6144x4096 --ns 1 \
+      --repeats 1 --iters 1 --no-correctness --variant ${ZS_NCU_VARIANT:-9} > "$out/ncu8.txt" 2>&1
+    grep -E "Duration|DRAM Throughput|Warp Cycles Per Issued|Registers|Theoretical Occ|Achieved Active|Grid Size|Waves|inst_executed" "$out/ncu8.txt" | head -12
+    grep -E "stalled" "$out/ncu8.txt" | awk '$NF > 0.1 {print $1, $NF}' | sort -k2 -rn | head -10
     ;;
   v5)
     pass=""

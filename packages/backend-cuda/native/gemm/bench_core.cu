@@ -581,9 +581,13 @@ std::string run_gemm_bench(const GemmBenchOptions& o) {
         for (int v : compare.empty() ? std::vector<int>{o.variant} : compare) {
           double best = 1e30;
           int bestSk = 0, bestSt = 0;
-          for (int sk : {1, 2, 3, 4, 6, 8})
-            for (int st : {3, 4, 6}) {
-              GemmTuning t = gemm_default_tuning(sh.M, sh.K, N, v);
+          const GemmTuning dv = gemm_default_tuning(sh.M, sh.K, N, v);
+          const bool streamV = dv.variant == 8 || dv.variant == 9;  // no ring stages: sweep every split instead
+          const std::vector<int> splits = streamV ? std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8} : std::vector<int>{1, 2, 3, 4, 6, 8};
+          const std::vector<int> stageList = streamV ? std::vector<int>{0} : std::vector<int>{3, 4, 6};
+          for (int sk : splits)
+            for (int st : stageList) {
+              GemmTuning t = dv;
               t.splitK = sk;
               t.stages = st;
               const double us = time_us([&](int r) { ck(zipgemm_tuned(zs[r]->view, dx.p, N, dy.p, sh.M, 0, nullptr, false, ws.p, wsBytes, t, 0), "zipgemm sweep"); }, rotZ, it, 5);

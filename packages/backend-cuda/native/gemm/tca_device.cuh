@@ -184,4 +184,15 @@ __device__ __forceinline__ void bulk_g2s_hint(uint32_t dst, const void* src, uin
 __device__ __forceinline__ void griddep_wait() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
 __device__ __forceinline__ void griddep_launch_dependents() { asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory"); }
 
+// Launch attributes of the GEMM kernels: a 1-D thread-block cluster of `clusterX` CTAs (split-K reduced through
+// DSMEM) and programmatic dependent launch (weights stream before the previous kernel's outputs are read).
+inline void cluster_pdl_attrs(cudaLaunchAttribute (&attr)[2], unsigned clusterX) {
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = clusterX;
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[1].val.programmaticStreamSerializationAllowed = 1;
+}
+
 }  // namespace zipserv::gemm::dev

@@ -28,6 +28,7 @@
 
 #include "gemm/tca_device.cuh"
 #include "gemm/zipgemm.h"
+#include "gemm/zipgemm_stream.h"
 
 #define ZS_TRY_GEMM(expr)             \
   do {                                \
@@ -526,12 +527,7 @@ cudaError_t launch_nt(const GemmParams& p, cudaStream_t s) {
   cfg.dynamicSmemBytes = size_t(L.total);
   cfg.stream = s;
   cudaLaunchAttribute attr[2];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = unsigned(p.splitK);
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[1].val.programmaticStreamSerializationAllowed = 1;
+  cluster_pdl_attrs(attr, unsigned(p.splitK));
   cfg.attrs = attr;
   cfg.numAttrs = 2;
   ZS_TRY_GEMM(cudaLaunchKernelEx(&cfg, kernel, p));
@@ -573,10 +569,30 @@ int sm_count() {
   return cached;
 }
 
+bool is_stream(const GemmTuning& t) { return t.variant == 8 || t.variant == 9; }
+
+// Stream schedules: v8 caps registers for 3 resident CTAs per SM at nTile 8 (2 at 16), v9 for one more.
+int stream_occupancy(const GemmTuning& t) { return (t.nTile == 8 ? 3 : 2) + (t.variant == 9 ? 1 : 0); }
+
 // Fills the 0 fields of a tuning (identically for zipgemm and its dense twin, so both reduce in the same
 // order). Returns false for an unknown variant.
 bool resolve(int M, int K, int N, const GemmTuning& in, GemmTuning* out) {
   GemmTuning t = in;
+  if (t.variant == 0 && t.nTile == 0) {
+    // v9 measurements (bench/results/zipgemm-h100.json, dev/NOTES.md): the stream schedule beats v4 at N <= 8 on
+    // every Llama shape, and at N <= 16 where M <= 1.25 K; v4 keeps tall matrices at N 9-16 and N > 16.
+    const long long bandsAll = (M + 63) / 64;
+    const bool thin = bandsAll * kMaxSplitK < 2LL * sm_count();
+    if (!thin && (N <= 8 || (N <= 16 && 4LL * M <= 5LL * K))) t.variant = 9;
+  }
+  if (is_stream(t)) {  // stream schedule (zipgemm_stream.cu): no ring, no stages
+    t.nTile = stream::token_tile(N, t.nTile);
+    if (t.splitK == 0) t.splitK = stream::default_split(M, K, N, t.nTile, stream_occupancy(t));
+    t.splitK = std::max(1, std::min(t.splitK, kMaxSplitK));
+    t.stages = 0;
+    *out = t;
+    return true;
+  }
   if (t.nTile == 0) t.nTile = N <= 8 ? 8 : N <= 16 ? 16 : N <= 32 ? 32 : 64;
   const int kt = (K + 63) / 64, bands = (M + 63) / 64, chunks = (N + t.nTile - 1) / t.nTile;
   if (t.variant == 0) {
@@ -692,6 +708,11 @@ cudaError_t zipgemm_tuned(const TcaTbeDeviceMatrix& w, const float* x, int N, fl
                           const GemmTuning& t, cudaStream_t s) {
   if (w.expBase < 0 || w.expBase > 249 || !w.bitmaps || !w.signMantissa || !w.outlierOffsets) return cudaErrorInvalidValue;
   if (!aligned16(w.bitmaps) || !aligned16(w.signMantissa) || !aligned16(w.outliers)) return cudaErrorMisalignedAddress;
+  GemmTuning rt{};
+  if (!resolve(w.rows, w.cols, N, t, &rt)) return cudaErrorInvalidValue;
+  if (is_stream(rt))
+    return stream::launch(&w, nullptr, w.rows, w.cols, x, N, y, ldy, outOffset, bias, accumulate, rt.nTile, rt.splitK,
+                          stream_occupancy(rt), s);
   GemmParams p = base_params(N, y, ldy, outOffset, bias, accumulate);
   p.bitmaps = w.bitmaps;
   p.signMantissa = w.signMantissa;
@@ -707,6 +728,11 @@ cudaError_t dense_gemm_tuned(const uint16_t* w, int M, int K, const float* x, in
                              const float* bias, bool accumulate, void* workspace, size_t workspaceBytes,
                              const GemmTuning& t, cudaStream_t s) {
   if (!w) return cudaErrorInvalidValue;
+  GemmTuning rt{};
+  if (!resolve(M, K, N, t, &rt)) return cudaErrorInvalidValue;
+  if (is_stream(rt))
+    return stream::launch(nullptr, w, M, K, x, N, y, ldy, outOffset, bias, accumulate, rt.nTile, rt.splitK,
+                          stream_occupancy(rt), s);
   GemmParams p = base_params(N, y, ldy, outOffset, bias, accumulate);
   p.dense = w;
   p.denseVec = (K % 8 == 0) && aligned16(w);

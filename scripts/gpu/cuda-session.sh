@@ -8,7 +8,7 @@
 # Here first: pnpm build && bash scripts/gpu/bundle.sh && bash packages/backend-cuda/dev/build.sh
 # Host (device tool): bash scripts/gpu/cuda-session.sh   with carry [".carry/gpu", ".carry/gemm"]
 # Everything lands in $OUT/cuda-session.tgz (the device tool brings back at most 8 files) and a summary on stdout.
-# ZS_STEPS: which steps to run (default "1 2 3 4").
+# ZS_STEPS: which steps to run (default "1 2 3 4"); ZS_PROFILE_WEIGHTS: weights of step 4 (default vendor).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/.gpu-out}
@@ -23,13 +23,13 @@ steps=" ${ZS_STEPS:-1 2 3 4} "
 } | tee "$log"
 [[ $steps == *" 1 "* ]] && step conformance 150 env OUT="$work" bash packages/backend-cuda/scripts/gpu-conformance.sh
 [[ $steps == *" 2 "* ]] && step kernels 330 env OUT="$work" ZS_VARIANTS=4 bash packages/backend-cuda/scripts/gpu-kernels.sh full
-[[ $steps == *" 3 "* ]] && step bench-e2e 330 bash scripts/gpu/host-run.sh zipserv bench e2e --model synthetic:llama-3-8b --backend cuda \
+[[ $steps == *" 3 "* ]] && step bench-e2e 300 bash scripts/gpu/host-run.sh zipserv bench e2e --model synthetic:llama-3-8b --backend cuda \
   --batch 1,8,32 --prompt-len 128 --gen 256 --json "$work/e2e-h100.json"
 if [[ $steps == *" 4 "* ]]; then
   # ncu replays each kernel once with one metric; the summary aggregates launches by kernel name.
-  step profile 200 bash scripts/gpu/host-run.sh ncu --clock-control none --metrics gpu__time_duration.sum --print-summary per-kernel \
+  step profile 150 bash scripts/gpu/host-run.sh ncu --clock-control none --metrics gpu__time_duration.sum --print-summary per-kernel \
     --graph-profiling node --target-processes all -o "$work/decode-profile" -f \
-    node .carry/gpu/zipserv.mjs run synthetic:llama-3-8b --prompt-ids 1,2,3,4 -n 4 --temperature 0 --backend cuda --weights vendor --json
+    node .carry/gpu/zipserv.mjs run synthetic:llama-3-8b --prompt-ids 1,2,3,4 -n 4 --temperature 0 --backend cuda --weights "${ZS_PROFILE_WEIGHTS:-vendor}" --json
   bash scripts/gpu/host-run.sh ncu --import "$work/decode-profile.ncu-rep" --print-summary per-kernel --csv \
     >"$work/decode-profile.csv" 2>>"$log" || true
 fi

@@ -3,7 +3,7 @@
 // The SVG plots speedup over cuBLAS (zipgemm) against N, one line per shape. The markdown table
 // also shows 'auto' under the current choose_gemm_path rule (re-derived here from the two measured
 // paths it dispatches to, zipgemm and decompress+cuBLAS) and which issue-3 bars are met.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 const input = process.argv[2];
 if (!input) throw new Error('usage: report.mjs <zipgemm-h100.json>');
@@ -71,6 +71,17 @@ md += `\nZipGEMM alone (no dispatch), N 1-16 geomean vs cuBLAS: 8B ${geo(d.cases
 md += `70B ${geo(d.cases.filter((c) => c.model === '70B' && small.includes(c.N)).map((c) => c.speedup.zipgemm)).toFixed(2)}x.\n`;
 const custom = d.cases.filter((c) => c.model === 'custom' && small.includes(c.N));
 if (custom.length) md += `Extra shapes (not in the bars), N 1-16 geomean vs cuBLAS: ${geo(custom.map((c) => c.speedup.zipgemm)).toFixed(2)}x.\n`;
+// Calls are timed back to back on one stream; the stream schedule uses programmatic dependent launch, so one call's
+// weight stream overlaps the previous call's tail (as in a CUDA-graph decode step). A sibling *-nopdl.json holds
+// the same N <= 16 cases with PDL off (every call isolated).
+const nopdlPath = input.replace(/\.json$/, '-nopdl.json');
+if (existsSync(nopdlPath)) {
+  const n = JSON.parse(readFileSync(nopdlPath, 'utf8'));
+  const g = (model) => geo(n.cases.filter((c) => c.model === model && small.includes(c.N)).map((c) => c.us.cublas / c.us.zipgemm));
+  md += `\nCalls run back to back on one stream; the N <= 16 kernel (v9) uses programmatic dependent launch, so a call's `;
+  md += `weight stream overlaps the previous call's tail, as in a CUDA-graph decode step. With it off (every call isolated, `;
+  md += `\`${n.command.replace(/ --json \S+/, '')}\` with ZIPSERV_NO_PDL=1): N 1-16 geomean vs cuBLAS 8B ${g('8B').toFixed(2)}x, 70B ${g('70B').toFixed(2)}x.\n`;
+}
 md += `\n![speedup](zipgemm-h100.svg)\n`;
 writeFileSync(`${base}.md`, md);
 console.log(`wrote ${base}.svg and ${base}.md`);

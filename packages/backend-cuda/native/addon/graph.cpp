@@ -310,7 +310,9 @@ Step lower(DeviceState& st, CompiledGraph& g, const NodeReader& r, size_t& scrat
     const int R = r.i("R"), V = r.i("V");
     const float* x = static_cast<const float*>(r.buf("x", sz(R, V, F32)));
     int32_t* out = static_cast<int32_t*>(r.buf("out", sz(R, I32)));
-    return [=](cudaStream_t s, void*) { return ops::argmax(x, R, V, out, s); };
+    if (R > 65535) r.fail("argmax over more than 65535 rows");
+    scratchNeed = std::max(scratchNeed, ops::argmax_workspace_bytes(R, V));
+    return [=](cudaStream_t s, void* scratch) { return ops::argmax(x, R, V, out, scratch, s); };
   }
   r.fail("op not supported by the CUDA backend");
 }

@@ -1,6 +1,7 @@
 // Elementwise ops: SiLU-gated product, residual add, bias add, f32 -> bf16 rounding.
 #include "common/bf16.cuh"
 #include "common/cuda_check.h"
+#include "common/pdl.cuh"
 #include "ops/ops.h"
 
 namespace zipserv::ops {
@@ -14,6 +15,7 @@ unsigned grid_for(size_t n) {
 }
 
 __global__ void silu_mul_kernel(const float* __restrict__ x, float* __restrict__ out, int N, int I) {
+  allow_dependent_launch();
   const size_t total = static_cast<size_t>(N) * I;
   for (size_t idx = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; idx < total;
        idx += static_cast<size_t>(gridDim.x) * blockDim.x) {

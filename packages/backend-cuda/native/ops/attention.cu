@@ -13,6 +13,7 @@
 
 #include "common/bf16.cuh"
 #include "common/cuda_check.h"
+#include "common/pdl.cuh"
 #include "ops/ops.h"
 
 namespace zipserv::ops {
@@ -55,6 +56,7 @@ __device__ __forceinline__ float warp_max(float v) {
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p, float* partials) {
+  allow_dependent_launch();
   extern __shared__ float smem[];
   const int G = p.H / p.Hkv;
   const int hd = p.hd;
@@ -177,6 +179,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p, 
 
 // Merges the splits of one (row, head): out = sum_z e^(m_z - M) acc_z / sum_z e^(m_z - M) l_z.
 __global__ void attention_combine(AttentionParams p, const float* __restrict__ partials) {
+  allow_dependent_launch();
   const int n = blockIdx.x;
   const int h = blockIdx.y;
   __shared__ RowInfo info;

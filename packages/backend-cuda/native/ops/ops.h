@@ -69,8 +69,10 @@ cudaError_t f32_to_bf16(const float* x, uint16_t* out, size_t n, cudaStream_t s)
 // out[r, :] = x[rows[r], :]; x: [xRows, D]; an index outside 0..xRows-1 gives a NaN row (loud, like the
 // compressed embedding gather).
 cudaError_t gather_rows(const float* x, int xRows, int D, const int32_t* rows, int R, float* out, cudaStream_t s);
-// out[r] = first index of the largest x[r, :] (NaN never wins; a row of NaN gives 0).
-cudaError_t argmax(const float* x, int R, int V, int32_t* out, cudaStream_t s);
+// out[r] = first index of the largest x[r, :] (NaN never wins; a row of NaN gives 0). Two passes through a
+// workspace of argmax_workspace_bytes(R, V) bytes (R <= 65535).
+size_t argmax_workspace_bytes(int R, int V);
+cudaError_t argmax(const float* x, int R, int V, int32_t* out, void* workspace, cudaStream_t s);
 // out[n, :] = f32(table[ids[n], :]) for a raw BF16 table [V, D]; an id outside 0..V-1 gives a NaN row.
 cudaError_t embedding_bf16(const uint16_t* table, int V, int D, const int32_t* ids, int N, float* out,
                            cudaStream_t s);

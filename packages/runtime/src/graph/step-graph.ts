@@ -173,9 +173,13 @@ export function buildStepNodes(model: DeviceModel, kv: PagedKvCache, b: BucketBu
   });
   model.layers.forEach((L, l) => {
     nodes.push({ op: 'rmsnorm', x: b.x, weight: L.inputNorm, out: b.h, eps });
-    nodes.push(mm(b.h, L.q, b.qkv, { bias: L.qBias }));
-    nodes.push(mm(b.h, L.k, b.qkv, { outOffset: qDim, bias: L.kBias }));
-    nodes.push(mm(b.h, L.v, b.qkv, { outOffset: qDim + kvDim, bias: L.vBias }));
+    if ('qkv' in L.attnIn) {
+      nodes.push(mm(b.h, L.attnIn.qkv, b.qkv, { bias: L.qkvBias }));
+    } else {
+      nodes.push(mm(b.h, L.attnIn.q, b.qkv, { bias: L.qBias }));
+      nodes.push(mm(b.h, L.attnIn.k, b.qkv, { outOffset: qDim, bias: L.kBias }));
+      nodes.push(mm(b.h, L.attnIn.v, b.qkv, { outOffset: qDim + kvDim, bias: L.vBias }));
+    }
     if (L.qNorm && L.kNorm) {
       nodes.push({ op: 'rmsnorm', x: b.qkv, weight: L.qNorm, out: b.qkv, eps, offset: 0, width: qDim });
       nodes.push({ op: 'rmsnorm', x: b.qkv, weight: L.kNorm, out: b.qkv, eps, offset: qDim, width: kvDim });
@@ -200,8 +204,12 @@ export function buildStepNodes(model: DeviceModel, kv: PagedKvCache, b: BucketBu
     });
     nodes.push(mm(b.attn, L.o, b.x, { bias: L.oBias, accumulate: true }));
     nodes.push({ op: 'rmsnorm', x: b.x, weight: L.postNorm, out: b.h, eps });
-    nodes.push(mm(b.h, L.gate, b.gateUp, { bias: L.gateBias }));
-    nodes.push(mm(b.h, L.up, b.gateUp, { outOffset: I, bias: L.upBias }));
+    if ('gateUp' in L.mlpIn) {
+      nodes.push(mm(b.h, L.mlpIn.gateUp, b.gateUp, { bias: L.gateUpBias }));
+    } else {
+      nodes.push(mm(b.h, L.mlpIn.gate, b.gateUp, { bias: L.gateBias }));
+      nodes.push(mm(b.h, L.mlpIn.up, b.gateUp, { outOffset: I, bias: L.upBias }));
+    }
     nodes.push({ op: 'siluMul', x: b.gateUp, out: b.act });
     nodes.push(mm(b.act, L.down, b.x, { bias: L.downBias, accumulate: true }));
   });

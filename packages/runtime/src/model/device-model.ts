@@ -2,12 +2,13 @@
 
 import { EncoderPool, decodeMatrix, encodeMatrix } from '@zipserv/codec-ref';
 import {
+  concatTcaTbeRows,
   type DeviceTensor,
   type DeviceWeight,
+  tcaTbeStoredBytes,
   type WeightPath,
   type WeightSource,
   type ZipservBackendV1,
-  tcaTbeStoredBytes,
 } from '@zipserv/format';
 import type { ModelConfig } from '../config/model-config.js';
 import type { ModelSource } from './model-source.js';
@@ -16,16 +17,23 @@ import { EMBED_TOKENS, FINAL_NORM, LM_HEAD, layerTensor } from './weight-names.j
 /** How matmuls read weights: compressed (fused ZipGEMM), or plain BF16 through our kernel or the vendor's. */
 export type WeightMode = 'zipgemm' | 'dense' | 'vendor';
 
+/**
+ * A layer's projections. q|k|v and gate|up are fused into one matrix each ([q; k; v] and [gate; up] stacked by
+ * rows, one GEMM instead of three or two) whenever the loader can: always for BF16 sources, and for
+ * pre-compressed ones when the parts share a window. Otherwise the parts stay separate.
+ */
+export type QkvWeights = { qkv: DeviceWeight /* [(H + 2 Hkv) * hd, D] */ } | { q: DeviceWeight; k: DeviceWeight; v: DeviceWeight };
+export type GateUpWeights = { gateUp: DeviceWeight /* [2I, D] */ } | { gate: DeviceWeight; up: DeviceWeight };
+
 export interface LayerWeights {
   inputNorm: DeviceTensor; // [D] f32
   postNorm: DeviceTensor; // [D] f32
-  q: DeviceWeight; // [H*hd, D]
-  k: DeviceWeight; // [Hkv*hd, D]
-  v: DeviceWeight; // [Hkv*hd, D]
+  attnIn: QkvWeights;
   o: DeviceWeight; // [D, H*hd]
-  gate: DeviceWeight; // [I, D]
-  up: DeviceWeight; // [I, D]
+  mlpIn: GateUpWeights;
   down: DeviceWeight; // [D, I]
+  qkvBias?: DeviceTensor; // [(H + 2 Hkv) * hd] f32, with a fused qkv
+  gateUpBias?: DeviceTensor; // [2I] f32, with a fused gateUp
   qBias?: DeviceTensor; // [H*hd] f32
   kBias?: DeviceTensor; // [Hkv*hd] f32
   vBias?: DeviceTensor; // [Hkv*hd] f32
@@ -38,6 +46,8 @@ export interface LayerWeights {
 }
 
 export interface WeightLoadStats {
+  /** Fused q|k|v and gate|up matrices (each counts once below). */
+  fusedMatrices: number;
   /** Matrices on the device in TCA-TBE form. */
   compressedMatrices: number;
   /** Matrices on the device as plain BF16. */
@@ -106,6 +116,7 @@ export async function loadDeviceModel(
 
   const owned: Array<DeviceTensor | DeviceWeight> = [];
   const stats: WeightLoadStats = {
+    fusedMatrices: 0,
     compressedMatrices: 0,
     rawMatrices: 0,
     bf16MatrixBytes: 0,
@@ -146,23 +157,50 @@ export async function loadDeviceModel(
 
   const matrices = new Map<string, DeviceWeight>();
   const vectors = new Map<string, DeviceTensor>();
+  const place = async (key: string, src: WeightSource, rows: number, cols: number) => {
+    const weight = await backend.uploadWeight(src);
+    owned.push(weight);
+    matrices.set(key, weight);
+    if (weight.storage === 'tca-tbe') stats.compressedMatrices++;
+    else stats.rawMatrices++;
+    stats.bf16MatrixBytes += rows * cols * 2;
+    stats.weightBytes += weight.deviceBytes;
+  };
+  const read = async (name: string) => {
+    const info = source.tensor(name)!;
+    if (info.storage === 'raw' && info.dtype !== 'BF16') stats.roundedToBf16++;
+    return source.readMatrix(name, mode === 'zipgemm' ? 'tca-tbe' : 'raw');
+  };
+  const convertTimed = async (stored: WeightSource) => {
+    const t0 = performance.now();
+    const src = await convert(stored, mode, pool, rawAllowed);
+    stats.convertSeconds += (performance.now() - t0) / 1000;
+    return src;
+  };
   try {
-    for (const name of matrixNames) {
-      const info = source.tensor(name)!;
-      if (info.storage === 'raw' && info.dtype !== 'BF16') stats.roundedToBf16++;
-      const stored = await source.readMatrix(name, mode === 'zipgemm' ? 'tca-tbe' : 'raw');
-      const t0 = performance.now();
-      const src = await convert(stored, mode, pool, rawAllowed);
-      stats.convertSeconds += (performance.now() - t0) / 1000;
-      const rows = src.storage === 'raw' ? src.rows : src.matrix.rows;
-      const cols = src.storage === 'raw' ? src.cols : src.matrix.cols;
-      const weight = await backend.uploadWeight(src);
-      owned.push(weight);
-      matrices.set(name, weight);
-      if (weight.storage === 'tca-tbe') stats.compressedMatrices++;
-      else stats.rawMatrices++;
-      stats.bf16MatrixBytes += rows * cols * 2;
-      stats.weightBytes += weight.deviceBytes;
+    for (const unit of loadUnits(matrixNames, config.numLayers)) {
+      if (unit.parts.length > 1) {
+        const parts = [];
+        for (const name of unit.parts) parts.push(await read(name));
+        const fused = fuseRows(parts);
+        if (fused) {
+          const src = await convertTimed(fused);
+          await place(unit.key, src, sourceRows(fused), sourceCols(fused));
+          stats.fusedMatrices++;
+          for (const name of unit.parts) progress(name);
+          continue;
+        }
+        // Parts that cannot be fused without re-encoding (pre-compressed with different windows): one by one.
+        for (let i = 0; i < parts.length; i++) {
+          const src = await convertTimed(parts[i]!);
+          await place(unit.parts[i]!, src, sourceRows(src), sourceCols(src));
+          progress(unit.parts[i]!);
+        }
+        continue;
+      }
+      const name = unit.parts[0]!;
+      const src = await convertTimed(await read(name));
+      await place(name, src, sourceRows(src), sourceCols(src));
       progress(name);
     }
     for (const name of vectorNames) {
@@ -172,6 +210,28 @@ export async function loadDeviceModel(
       vectors.set(name, t);
       stats.weightBytes += t.byteLength;
       progress(name);
+    }
+    // Biases of fused projections, concatenated like their rows.
+    for (let l = 0; l < config.numLayers; l++) {
+      const groups: Array<[string, string[]]> = [
+        [fusedKey(l, 'qkv'), ['q', 'k', 'v'].map((p) => layerTensor(l, `self_attn.${p}_proj.bias`))],
+        [fusedKey(l, 'gateUp'), ['gate', 'up'].map((p) => layerTensor(l, `mlp.${p}_proj.bias`))],
+      ];
+      for (const [key, names] of groups) {
+        if (!matrices.has(key) || !names.every((n) => vectors.has(n))) continue;
+        const parts: Float32Array[] = [];
+        for (const n of names) parts.push(await source.readVector(n));
+        const data = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+        let at = 0;
+        for (const p of parts) {
+          data.set(p, at);
+          at += p.length;
+        }
+        const t = backend.createTensor({ dtype: 'f32', shape: [data.length] }, data);
+        owned.push(t);
+        vectors.set(`${key}.bias`, t);
+        stats.weightBytes += t.byteLength;
+      }
     }
   } catch (err) {
     for (const h of owned) backend.free(h);
@@ -191,13 +251,16 @@ export async function loadDeviceModel(
     layers.push({
       inputNorm: vec(n('input_layernorm.weight')),
       postNorm: vec(n('post_attention_layernorm.weight')),
-      q: w(n('self_attn.q_proj.weight')),
-      k: w(n('self_attn.k_proj.weight')),
-      v: w(n('self_attn.v_proj.weight')),
+      attnIn: matrices.has(fusedKey(l, 'qkv'))
+        ? { qkv: w(fusedKey(l, 'qkv')) }
+        : { q: w(n('self_attn.q_proj.weight')), k: w(n('self_attn.k_proj.weight')), v: w(n('self_attn.v_proj.weight')) },
       o: w(n('self_attn.o_proj.weight')),
-      gate: w(n('mlp.gate_proj.weight')),
-      up: w(n('mlp.up_proj.weight')),
+      mlpIn: matrices.has(fusedKey(l, 'gateUp'))
+        ? { gateUp: w(fusedKey(l, 'gateUp')) }
+        : { gate: w(n('mlp.gate_proj.weight')), up: w(n('mlp.up_proj.weight')) },
       down: w(n('mlp.down_proj.weight')),
+      qkvBias: opt(`${fusedKey(l, 'qkv')}.bias`),
+      gateUpBias: opt(`${fusedKey(l, 'gateUp')}.bias`),
       qBias: opt(n('self_attn.q_proj.bias')),
       kBias: opt(n('self_attn.k_proj.bias')),
       vBias: opt(n('self_attn.v_proj.bias')),
@@ -272,6 +335,59 @@ function checkShapes(source: ModelSource, c: ModelConfig, lmHeadName: string): v
 }
 
 /** Brings a stored matrix into the form the mode uploads. */
+/** Device key of a layer's fused projection (not a tensor name of the source). */
+function fusedKey(layer: number, which: 'qkv' | 'gateUp'): string {
+  return `model.layers.${layer}.fused.${which}`;
+}
+
+/** The order matrices are placed in: q|k|v and gate|up of each layer as one unit each, the rest alone. */
+function loadUnits(matrixNames: readonly string[], numLayers: number): Array<{ key: string; parts: string[] }> {
+  const grouped = new Set<string>();
+  const groups = new Map<string, { key: string; parts: string[] }>();
+  for (let l = 0; l < numLayers; l++) {
+    const qkv = ['q', 'k', 'v'].map((p) => layerTensor(l, `self_attn.${p}_proj.weight`));
+    const gateUp = ['gate', 'up'].map((p) => layerTensor(l, `mlp.${p}_proj.weight`));
+    groups.set(qkv[0]!, { key: fusedKey(l, 'qkv'), parts: qkv });
+    groups.set(gateUp[0]!, { key: fusedKey(l, 'gateUp'), parts: gateUp });
+    for (const n of [...qkv, ...gateUp]) grouped.add(n);
+  }
+  const units: Array<{ key: string; parts: string[] }> = [];
+  for (const name of matrixNames) {
+    const g = groups.get(name);
+    if (g) units.push(g);
+    else if (!grouped.has(name)) units.push({ key: name, parts: [name] });
+  }
+  return units;
+}
+
+const sourceRows = (s: WeightSource) => (s.storage === 'raw' ? s.rows : s.matrix.rows);
+const sourceCols = (s: WeightSource) => (s.storage === 'raw' ? s.cols : s.matrix.cols);
+
+/**
+ * Parts stacked by rows into one matrix, or null: BF16 parts are concatenated (then encoded once), TCA-TBE parts
+ * are concatenated tile-row-wise when they share a window (concatTcaTbeRows); mixed parts stay separate.
+ */
+export function fuseRows(parts: readonly WeightSource[]): WeightSource | null {
+  const cols = sourceCols(parts[0]!);
+  if (parts.some((p) => sourceCols(p) !== cols)) return null;
+  if (parts.every((p) => p.storage === 'raw')) {
+    const raws = parts as Array<Extract<WeightSource, { storage: 'raw' }>>;
+    const rows = raws.reduce((s, p) => s + p.rows, 0);
+    const data = new Uint16Array(rows * cols); // [rows, cols] bf16 bits
+    let at = 0;
+    for (const p of raws) {
+      data.set(p.data.subarray(0, p.rows * cols), at);
+      at += p.rows * cols;
+    }
+    return { storage: 'raw', rows, cols, data };
+  }
+  if (parts.every((p) => p.storage === 'tca-tbe')) {
+    const matrix = concatTcaTbeRows(parts.map((p) => (p as Extract<WeightSource, { storage: 'tca-tbe' }>).matrix));
+    return matrix ? { storage: 'tca-tbe', matrix } : null;
+  }
+  return null;
+}
+
 async function convert(src: WeightSource, mode: WeightMode, pool: EncoderPool | null, rawAllowed: boolean): Promise<WeightSource> {
   if (mode === 'zipgemm') {
     if (src.storage === 'tca-tbe') return src;

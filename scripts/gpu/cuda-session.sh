@@ -5,6 +5,8 @@
 #      plus the N <= 16 timings with programmatic dependent launch off)
 #   3. `zipserv bench e2e` on synthetic:llama-3-8b (batch 1/8/32, 128-token prompt, 256 new tokens)
 #   4. a per-kernel time profile of a few decode steps of synthetic:llama-3-8b with cuBLAS weights (ncu)
+#   5. the runtime vs Hugging Face transformers (packages/runtime/scripts/gpu-e2e.sh; needs
+#      node packages/runtime/scripts/bundle-e2e.mjs here first)
 # Here first: pnpm build && bash scripts/gpu/bundle.sh && bash packages/backend-cuda/dev/build.sh
 # Host (device tool): bash scripts/gpu/cuda-session.sh   with carry [".carry/gpu", ".carry/gemm"]
 # Everything lands in $OUT/cuda-session.tgz (the device tool brings back at most 8 files) and a summary on stdout.
@@ -33,6 +35,7 @@ if [[ $steps == *" 4 "* ]]; then
   bash scripts/gpu/host-run.sh ncu --import "$work/decode-profile.ncu-rep" --print-summary per-kernel --csv \
     >"$work/decode-profile.csv" 2>>"$log" || true
 fi
+[[ $steps == *" 5 "* ]] && step runtime-vs-hf 150 env OUT="$work" bash packages/runtime/scripts/gpu-e2e.sh
 grep -E "total:|correctness failures|^ *[0-9]+x[0-9]+ +(1|8|16) |decode_tokens|FAIL" "$log" | head -60
 printf '%s\n' "${summary[@]}"
 tar -C "$work" -czf "$OUT/cuda-session.tgz" . && cp "$log" "$OUT/session.log"

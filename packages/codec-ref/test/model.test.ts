@@ -1,10 +1,12 @@
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tcaTbeGeometry, writeSafetensors } from '@zipserv/format';
+import { concatTcaTbeRows, tcaTbeGeometry, writeSafetensors } from '@zipserv/format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EncoderPool, decodeMatrix } from '../src/codec/index.js';
+import { EncoderPool, decodeMatrix, encodeMatrix } from '../src/codec/index.js';
 import { ModelReader, compressModel, decompressModel, inspectModel, toFloat32, verifyModel } from '../src/model/index.js';
+import { createRng } from '../src/reference/prng.js';
+import { randomBf16Normal } from '../src/reference/random-data.js';
 import { FIXTURE_DIR, adversarialTensors, writeAdversarialModel, writeShardedFixture } from './model-fixtures.js';
 
 let dir: string;
@@ -294,3 +296,55 @@ function flip(b: Buffer, at: number): Buffer {
   copy[at]! ^= 1;
   return copy;
 }
+
+describe('shared windows of fusable projections', () => {
+  it('q|k|v and gate|up of a layer get one window (the first encoded), so they stack without decoding', async () => {
+    const original = join(dir, 'proj');
+    await mkdir(original, { recursive: true });
+    const g = (n: number, sigma: number, seed: number) => randomBf16Normal(createRng(seed), n, sigma);
+    const bytes = (a: Uint16Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    const D = 128;
+    // v is 4x wider than q and k: alone it would pick a window 2 exponents higher.
+    const tensors: Array<[string, number, number]> = [
+      ['model.layers.0.self_attn.q_proj.weight', 128, 0.02],
+      ['model.layers.0.self_attn.k_proj.weight', 64, 0.02],
+      ['model.layers.0.self_attn.v_proj.weight', 64, 0.08],
+      ['model.layers.0.mlp.gate_proj.weight', 192, 0.02],
+      ['model.layers.0.mlp.up_proj.weight', 192, 0.08],
+      ['model.layers.0.mlp.down_proj.weight', D, 0.08],
+    ];
+    await writeSafetensors(
+      join(original, 'model.safetensors'),
+      tensors.map(([name, rows, sigma], i) => ({ name, dtype: 'BF16' as const, shape: [rows, D], data: bytes(g(rows * D, sigma, 40 + i)) })),
+    );
+    const alone = encodeMatrix(g(64 * D, 0.08, 42), 64, D).expBase;
+    const compressed = join(dir, 'proj.zs');
+    await compressModel(original, compressed, { pool });
+    const window = new Map((await inspectModel(compressed)).tensors.map((t) => [t.name, t.window?.expBase]));
+    const q = window.get('model.layers.0.self_attn.q_proj.weight')!;
+    expect(alone).not.toBe(q);
+    expect(window.get('model.layers.0.self_attn.k_proj.weight')).toBe(q);
+    expect(window.get('model.layers.0.self_attn.v_proj.weight')).toBe(q);
+    expect(window.get('model.layers.0.mlp.up_proj.weight')).toBe(window.get('model.layers.0.mlp.gate_proj.weight'));
+    // Lossless all the same, and the stacked matrices decode to the stacked rows.
+    expect(await verifyModel(compressed, { against: original, pool })).toMatchObject({ ok: true });
+    const reader = await ModelReader.open(compressed);
+    try {
+      const parts = [];
+      for (const p of ['q', 'k', 'v']) {
+        const t = await reader.readMatrix(`model.layers.0.self_attn.${p}_proj.weight`, 'tca-tbe');
+        expect(t.storage).toBe('tca-tbe');
+        if (t.storage === 'tca-tbe') parts.push(t.matrix);
+      }
+      const fused = concatTcaTbeRows(parts);
+      expect(fused?.rows).toBe(256);
+      const expected = new Uint16Array(256 * D);
+      expected.set(g(128 * D, 0.02, 40), 0);
+      expected.set(g(64 * D, 0.02, 41), 128 * D);
+      expected.set(g(64 * D, 0.08, 42), 192 * D);
+      expectSameBytes(decodeMatrix(fused!), expected);
+    } finally {
+      await reader.close();
+    }
+  });
+});

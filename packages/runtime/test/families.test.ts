@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type SafetensorsWriteEntry, f32ArrayToBf16, writeSafetensors } from '@zipserv/format';
+import { compressModel } from '@zipserv/codec-ref';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseModelConfig } from '../src/config/model-config.js';
 import { createEngine } from '../src/engine/engine.js';
@@ -107,6 +108,29 @@ describe('model families against an independent float64 forward pass (ref backen
       }
     });
   }
+
+  it('a compressed copy loads q|k|v and gate|up fused (shared windows), with biases, and scores the same', async () => {
+    // 64-row multiples everywhere, so every fusable group can stack without decoding.
+    const raw = { ...FAMILIES.qwen2!, num_key_value_heads: 4, intermediate_size: 128 };
+    const dir = join(tmp, 'fusable');
+    const zs = join(tmp, 'fusable.zs');
+    await (await import('node:fs/promises')).mkdir(dir);
+    await writeModel(dir, raw, 4242);
+    await compressModel(dir, zs, { threads: 1 });
+    const ids = [1, 150, 7, 42, 199, 3, 88, 120];
+    const src = await DirectoryModelSource.open(dir);
+    const ref = await referenceLogits(src, parseModelConfig(raw), ids);
+    await src.close();
+    const engine = await createEngine({ model: zs, backend: 'ref', weights: 'zipgemm', maxBatch: 1, maxContext: 16, encoderThreads: 1 });
+    try {
+      expect(engine.info.compressedSource).toBe(true);
+      expect(engine.info.load.fusedMatrices).toBe(4);
+      const got = await engine.scoreTokens(ids);
+      for (let t = 0; t < ids.length; t++) expect(relErr(got[t]!, ref[t]!), `position ${t}`).toBeLessThan(1e-5);
+    } finally {
+      await engine.dispose();
+    }
+  });
 
   it('a missing tensor is named', async () => {
     const dir = join(tmp, 'broken');

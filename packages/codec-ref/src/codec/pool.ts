@@ -20,7 +20,7 @@ import {
 } from '@zipserv/format';
 import { decodeMatrix } from './decode.js';
 import { MAX_SEGMENT_PADDING, encodeMatrix, outlierCount } from './encode.js';
-import { assertLittleEndian, checkBf16Matrix } from './input.js';
+import { assertLittleEndian, checkBf16Matrix, checkExpBase } from './input.js';
 import { type CodecReply, type CodecTask, type EncodedBand, codecWorkerSource } from './worker-source.js';
 import { windowFromHistogram } from './window.js';
 
@@ -95,12 +95,12 @@ export class EncoderPool {
     this.minParallelElements = minParallelElements;
   }
 
-  /** Same result as encodeMatrix(bits, rows, cols), byte for byte. */
-  async encode(bits: Uint16Array, rows: number, cols: number): Promise<TcaTbeMatrix> {
+  /** Same result as encodeMatrix(bits, rows, cols, options), byte for byte. */
+  async encode(bits: Uint16Array, rows: number, cols: number, options: { expBase?: number } = {}): Promise<TcaTbeMatrix> {
     this.#checkOpen();
     assertLittleEndian();
     const g = checkBf16Matrix(bits, rows, cols);
-    if (rows * cols < this.minParallelElements) return encodeMatrix(bits, rows, cols);
+    if (rows * cols < this.minParallelElements) return encodeMatrix(bits, rows, cols, options);
 
     const src = shared(bits, (b) => new Uint16Array(b)); // [rows*cols] BF16 bits
     const bands = splitTileRows(g.tileRows, this.threads);
@@ -112,7 +112,7 @@ export class EncoderPool {
     );
     const hist = new Float64Array(256); // [256] exponent counts of the whole matrix
     for (const h of hists) for (let e = 0; e < 256; e++) hist[e]! += h[e]!;
-    const { expBase } = windowFromHistogram(hist);
+    const expBase = options.expBase === undefined ? windowFromHistogram(hist).expBase : checkExpBase(options.expBase);
 
     const bitmaps = new BigUint64Array(new SharedArrayBuffer(g.tiles * SMALL_TILES_PER_TILE * BITMAP_PLANES * 8)); // [tiles, 64, 3] u64
     const signMantissa = new Uint8Array(new SharedArrayBuffer(g.tiles * TILE_ELEMENTS)); // [tiles, 4096] u8

@@ -7,7 +7,9 @@
 // reserved for the largest header the file could need (every candidate compressed with the most
 // outliers its shape allows, every checksum at its widest spelling). Small candidates are sized
 // first (tcaTbeEncodedBytes), so that the room reserved for components they will not have stays
-// negligible next to the tensors that could still end up raw.
+// negligible next to the tensors that could still end up raw. The projections a runtime fuses (q|k|v, gate|up
+// of a layer) share the window of the first of them that is encoded (window-groups.ts), so a loader can stack
+// them without decoding.
 
 import { constants as bufferConstants } from 'node:buffer';
 import { copyFile, mkdir } from 'node:fs/promises';
@@ -40,6 +42,7 @@ import { ModelError } from './errors.js';
 import { checkOutput, modelFiles, resolveInput } from './paths.js';
 import { type ProgressCallback, ProgressCounter } from './progress.js';
 import { type FileSummary, type TensorSummary, countBitmapOutliers, tensorSummary } from './summary.js';
+import { windowGroupOf } from './window-groups.js';
 
 export interface CompressOptions extends PoolOptions {
   /** Decode every encoded tensor and compare it with the original before writing (default true). */
@@ -86,6 +89,7 @@ export async function compressModel(input: string, outDir: string, options: Comp
         const summaries: FileSummary[] = [];
         const tensors: TensorSummary[] = [];
         const copied: string[] = [];
+        const windows = new Map<string, number>(); // window group -> expBase, across shards
         for (const f of files) {
           const dest = join(temp, f.rel);
           await mkdir(dirname(dest), { recursive: true });
@@ -95,7 +99,7 @@ export async function compressModel(input: string, outDir: string, options: Comp
             copied.push(f.rel);
             continue;
           }
-          const result = await compressFile(src, f.rel, dest, pool, options.check ?? true, progress);
+          const result = await compressFile(src, f.rel, dest, pool, options.check ?? true, progress, windows);
           summaries.push(result.file);
           tensors.push(...result.tensors);
         }
@@ -184,6 +188,7 @@ async function compressFile(
   pool: EncoderPool,
   check: boolean,
   progress: ProgressCounter,
+  windows: Map<string, number>,
 ): Promise<{ file: FileSummary; tensors: TensorSummary[] }> {
   const names = new Set(src.tensors.map((t) => t.name));
   const byOffset = [...src.tensors].sort((a, b) => a.dataOffsets[0] - b.dataOffsets[0]);
@@ -234,7 +239,10 @@ async function compressFile(
         next = prefetch(i + 1);
         const [rows, cols] = info.shape as [number, number];
         const bits = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2); // [rows, cols] bf16
-        const encoding = pool.encode(bits, rows, cols);
+        // The first tensor of a window group (q|k|v, gate|up of a layer) picks the best window; the others reuse it.
+        const group = windowGroupOf(info.name);
+        const shared = group === null ? undefined : windows.get(group);
+        const encoding = pool.encode(bits, rows, cols, shared === undefined ? {} : { expBase: shared });
         encoding.catch(() => {}); // awaited below, after hashing
         // Hashed on this thread while the workers encode.
         const sha256 = new Sha256().update(bytes).hex();
@@ -263,6 +271,7 @@ async function compressFile(
             await writer.addTensor(layout[k]!, part);
           }
           records.set(info.name, { dtype: 'BF16', shape: info.shape, storage: 'tca-tbe', sha256, crc32: crc, expBase: m.expBase });
+          if (group !== null && !windows.has(group)) windows.set(group, m.expBase);
           const tca = { expBase: m.expBase, outliers: countBitmapOutliers(parts[0]!) };
           summaries.set(info.name, tensorSummary(rel, info, 'tca-tbe', originalBytes, storedBytes, tca));
         }

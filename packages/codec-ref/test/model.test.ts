@@ -332,7 +332,7 @@ describe('shared windows of fusable projections', () => {
     try {
       const parts = [];
       for (const p of ['q', 'k', 'v']) {
-        const t = await reader.readMatrix(`model.layers.0.self_attn.${p}_proj.weight`, 'tca-tbe');
+        const t = await reader.readMatrix(`model.layers.0.self_attn.${p}_proj.weight`);
         expect(t.storage).toBe('tca-tbe');
         if (t.storage === 'tca-tbe') parts.push(t.matrix);
       }

@@ -37,6 +37,7 @@ import {
 } from '@zipserv/format';
 import { type EncoderPool, tcaTbeEncodedBytes } from '../codec/index.js';
 import { withAtomicOutputDir } from './atomic-dir.js';
+import { SharedBufferPool } from './buffer-pool.js';
 import { type PoolOptions, withPool } from './decoder.js';
 import { ModelError } from './errors.js';
 import { checkOutput, modelFiles, resolveInput } from './paths.js';
@@ -90,6 +91,7 @@ export async function compressModel(input: string, outDir: string, options: Comp
         const tensors: TensorSummary[] = [];
         const copied: string[] = [];
         const windows = new Map<string, number>(); // window group -> expBase, across shards
+        const buffers = new SharedBufferPool();
         for (const f of files) {
           const dest = join(temp, f.rel);
           await mkdir(dirname(dest), { recursive: true });
@@ -99,7 +101,7 @@ export async function compressModel(input: string, outDir: string, options: Comp
             copied.push(f.rel);
             continue;
           }
-          const result = await compressFile(src, f.rel, dest, pool, options.check ?? true, progress, windows);
+          const result = await compressFile(src, f.rel, dest, pool, options.check ?? true, progress, windows, buffers);
           summaries.push(result.file);
           tensors.push(...result.tensors);
         }
@@ -176,9 +178,14 @@ function headerRoom(src: SafetensorsFile, byOffset: readonly SafetensorsTensorIn
 }
 
 /** The bytes of a candidate tensor, in shared memory so the pool's workers read them in place. */
-async function readShared(src: SafetensorsFile, info: SafetensorsTensorInfo): Promise<Uint8Array> {
-  const bytes = new Uint8Array(new SharedArrayBuffer(info.dataOffsets[1] - info.dataOffsets[0]));
-  return src.readInto(info.name, bytes);
+async function readShared(src: SafetensorsFile, info: SafetensorsTensorInfo, buffers: SharedBufferPool): Promise<Uint8Array> {
+  const bytes = buffers.take(info.dataOffsets[1] - info.dataOffsets[0]);
+  try {
+    return await src.readInto(info.name, bytes);
+  } catch (err) {
+    buffers.give(bytes);
+    throw err;
+  }
 }
 
 async function compressFile(
@@ -189,6 +196,7 @@ async function compressFile(
   check: boolean,
   progress: ProgressCounter,
   windows: Map<string, number>,
+  buffers: SharedBufferPool,
 ): Promise<{ file: FileSummary; tensors: TensorSummary[] }> {
   const names = new Set(src.tensors.map((t) => t.name));
   const byOffset = [...src.tensors].sort((a, b) => a.dataOffsets[0] - b.dataOffsets[0]);
@@ -206,7 +214,7 @@ async function compressFile(
   const prefetch = (i: number): Promise<Uint8Array> | null => {
     const info = byOffset[i];
     if (!info || !candidates.has(info.name)) return null;
-    const p = readShared(src, info);
+    const p = readShared(src, info, buffers);
     p.catch(() => {}); // awaited in turn; not an unhandled rejection meanwhile
     return p;
   };
@@ -259,8 +267,11 @@ async function compressFile(
           summaries.set(info.name, tensorSummary(rel, info, 'raw', originalBytes, originalBytes, null));
         } else {
           if (check) {
-            const back = await pool.decode(m); // [rows, cols] bf16
-            if (!Buffer.from(back.buffer, back.byteOffset, back.byteLength).equals(bytes)) {
+            const scratch = buffers.take(originalBytes);
+            const back = await pool.decode(m, new Uint16Array(scratch.buffer, 0, originalBytes / 2)); // [rows, cols] bf16
+            const same = Buffer.from(back.buffer, back.byteOffset, back.byteLength).equals(bytes);
+            buffers.give(scratch);
+            if (!same) {
               throw new ModelError(`${where()}: the encoded tensor does not decode to the original (encoder bug); nothing was written`);
             }
           }
@@ -275,6 +286,7 @@ async function compressFile(
           const tca = { expBase: m.expBase, outliers: countBitmapOutliers(parts[0]!) };
           summaries.set(info.name, tensorSummary(rel, info, 'tca-tbe', originalBytes, storedBytes, tca));
         }
+        buffers.give(bytes); // written (or encoded and written): the next tensors may reuse it
       }
       progress.add(originalBytes, rel, info.name);
     }

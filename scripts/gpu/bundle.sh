@@ -52,6 +52,10 @@ fi
 echo "bundle: bundling JS (CLI, test suites)"
 node "$repo/scripts/gpu/bundle.mjs" "$out" "backend-cuda,backend-webgpu"
 cp "$repo/scripts/gpu/host-run.sh" "$out/host-run.sh"
+# Provenance for the host's logs: the commit the bundle was built from, "+dirty" when the tree had changes.
+sha="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+git -C "$repo" diff --quiet HEAD 2>/dev/null || sha="$sha+dirty"
+echo "$sha" >"$out/GIT_SHA"
 
 total=$(du -sb "$out" | cut -f1)
 echo "bundle: $out holds $((total / 1024 / 1024)) MiB"

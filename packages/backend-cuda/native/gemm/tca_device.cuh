@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "common/pdl.cuh"
+
 namespace zipserv::gemm::dev {
 
 constexpr int kTileBitmapBytes = 1536;  // 64 small tiles x 3 planes x u64
@@ -180,9 +182,16 @@ __device__ __forceinline__ void bulk_g2s_hint(uint32_t dst, const void* src, uin
       "l"(src), "r"(bytes), "r"(bar), "l"(pol)
       : "memory");
 }
-// Programmatic dependent launch: the GEMM starts streaming weights while the activation pre-pass runs.
-__device__ __forceinline__ void griddep_wait() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
-__device__ __forceinline__ void griddep_launch_dependents() { asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory"); }
+
+// Multiprocessors of the current device (queried once; 132 if the query fails).
+inline int sm_count() {
+  static int cached = 0;
+  if (cached) return cached;
+  int dev = 0, n = 132;
+  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
+  cached = n > 0 ? n : 132;
+  return cached;
+}
 
 // Launch attributes of the GEMM kernels: a 1-D thread-block cluster of `clusterX` CTAs (split-K reduced through
 // DSMEM) and programmatic dependent launch (weights stream before the previous kernel's outputs are read).

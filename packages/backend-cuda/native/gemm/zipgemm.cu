@@ -560,14 +560,8 @@ int resident_nt(const Schedule& sc, int stages) {
   return sc.producerRanks ? resident_ctas<true, NT, 4, true>(stages) : resident_ctas<true, NT, 4, false>(stages);
 }
 
-int sm_count() {
-  static int cached = 0;
-  if (cached) return cached;
-  int dev = 0, n = 132;
-  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
-  cached = n > 0 ? n : 132;
-  return cached;
-}
+// A grid under 2 CTAs per SM even at the largest split (v5 measurements: such CTAs are consume-bound).
+bool thin_grid(int M, long long chunks) { return (long long)((M + 63) / 64) * chunks * kMaxSplitK < 2LL * sm_count(); }
 
 bool is_stream(const GemmTuning& t) { return t.variant == 8 || t.variant == 9; }
 
@@ -581,9 +575,8 @@ bool resolve(int M, int K, int N, const GemmTuning& in, GemmTuning* out) {
   if (t.variant == 0 && t.nTile == 0) {
     // v9 measurements (bench/results/zipgemm-h100.json, dev/NOTES.md): the stream schedule beats v4 at N <= 8 on
     // every Llama shape, and at N <= 16 where M <= 1.25 K; v4 keeps tall matrices at N 9-16 and N > 16.
-    const long long bandsAll = (M + 63) / 64;
-    const bool thin = bandsAll * kMaxSplitK < 2LL * sm_count();
-    if (!thin && (N <= 8 || (N <= 16 && 4LL * M <= 5LL * K))) t.variant = 9;
+    // (N <= 16 is one token chunk at nTile 8/16.)
+    if (!thin_grid(M, 1) && (N <= 8 || (N <= 16 && 4LL * M <= 5LL * K))) t.variant = 9;
   }
   if (is_stream(t)) {  // stream schedule (zipgemm_stream.cu): no ring, no stages
     t.nTile = stream::token_tile(N, t.nTile);
@@ -599,8 +592,7 @@ bool resolve(int M, int K, int N, const GemmTuning& in, GemmTuning* out) {
     // v5 measurements (dev/NOTES.md): with >= ~3 CTAs per SM every schedule lands within noise of v4, which
     // stays the default; when even the largest split leaves the grid under 2 CTAs per SM, the CTAs are
     // consume-bound and 8 consumer warps run them 1.2-1.6x faster (at 8 tokens per CTA; mixed at 16).
-    const bool thinGrid = (long long)bands * chunks * kMaxSplitK < 2LL * sm_count();
-    t.variant = thinGrid && t.nTile == 8 ? 6 : 4;
+    t.variant = thin_grid(M, chunks) && t.nTile == 8 ? 6 : 4;
   }
   Schedule sc{};
   if (!schedule_of(t.variant, &sc)) return false;

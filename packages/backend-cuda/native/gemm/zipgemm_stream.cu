@@ -458,15 +458,6 @@ cudaError_t launch_kernel(const Params& p, cudaStream_t s) {
   return e != cudaSuccess ? e : cudaGetLastError();
 }
 
-int sm_count() {
-  static int cached = 0;
-  if (cached) return cached;
-  int dev = 0, n = 132;
-  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
-  cached = n > 0 ? n : 132;
-  return cached;
-}
-
 // Co-resident clusters of `split` CTAs of the zip kernel (the dense twin follows the zip schedule). A cluster
 // must fit in one GPC, so this is fewer than SMs x CTAs-per-SM / split (H100, 3 CTAs per SM, split 4: 92).
 template <int NF, int kMinBlocks>

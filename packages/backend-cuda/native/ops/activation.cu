@@ -15,7 +15,7 @@ unsigned grid_for(size_t n) {
 }
 
 __global__ void silu_mul_kernel(const float* __restrict__ x, float* __restrict__ out, int N, int I) {
-  allow_dependent_launch();
+  griddep_launch_dependents();
   const size_t total = static_cast<size_t>(N) * I;
   for (size_t idx = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; idx < total;
        idx += static_cast<size_t>(gridDim.x) * blockDim.x) {

@@ -56,7 +56,7 @@ __device__ __forceinline__ float warp_max(float v) {
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p, float* partials) {
-  allow_dependent_launch();
+  griddep_launch_dependents();
   extern __shared__ float smem[];
   const int G = p.H / p.Hkv;
   const int hd = p.hd;
@@ -179,7 +179,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p, 
 
 // Merges the splits of one (row, head): out = sum_z e^(m_z - M) acc_z / sum_z e^(m_z - M) l_z.
 __global__ void attention_combine(AttentionParams p, const float* __restrict__ partials) {
-  allow_dependent_launch();
+  griddep_launch_dependents();
   const int n = blockIdx.x;
   const int h = blockIdx.y;
   __shared__ RowInfo info;

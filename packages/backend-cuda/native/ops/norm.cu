@@ -30,7 +30,7 @@ __device__ __forceinline__ float block_sum(float v) {
 // One block per (row, group): sum of squares in f32 (warp shuffles, then one word per warp).
 __global__ void rmsnorm_kernel(const float* __restrict__ x, const float* __restrict__ w, float* out, int rowWidth,
                                int offset, int groupsPerRow, int groupSize, float eps) {
-  allow_dependent_launch();
+  griddep_launch_dependents();
   const int row = blockIdx.x / groupsPerRow;
   const int group = blockIdx.x % groupsPerRow;
   const size_t base = static_cast<size_t>(row) * rowWidth + offset + static_cast<size_t>(group) * groupSize;
@@ -49,7 +49,7 @@ __global__ void rmsnorm_kernel(const float* __restrict__ x, const float* __restr
 template <int kVec>
 __global__ void rmsnorm_vec_kernel(const float* __restrict__ x, const float* __restrict__ w, float* out, int rowWidth,
                                    int offset, int groupsPerRow, int groupSize, float eps) {
-  allow_dependent_launch();
+  griddep_launch_dependents();
   const int row = blockIdx.x / groupsPerRow;
   const int group = blockIdx.x % groupsPerRow;
   const size_t base = static_cast<size_t>(row) * rowWidth + offset + static_cast<size_t>(group) * groupSize;

@@ -177,6 +177,8 @@ export async function loadDeviceModel(
     stats.convertSeconds += (performance.now() - t0) / 1000;
     return src;
   };
+  // Bias name -> its fused unit, for the biases that are stacked instead of placed alone.
+  const fusedBias = new Map<string, { key: string; parts: string[]; biases: string[] }>();
   try {
     for (const unit of loadUnits(matrixNames, config.numLayers)) {
       if (unit.parts.length > 1) {
@@ -187,6 +189,7 @@ export async function loadDeviceModel(
           const src = await convertTimed(fused);
           await place(unit.key, src, sourceRows(fused), sourceCols(fused));
           stats.fusedMatrices++;
+          for (const b of unit.biases) fusedBias.set(b, unit);
           for (const name of unit.parts) progress(name);
           continue;
         }
@@ -203,35 +206,35 @@ export async function loadDeviceModel(
       await place(name, src, sourceRows(src), sourceCols(src));
       progress(name);
     }
-    for (const name of vectorNames) {
-      const data = await source.readVector(name); // [n] f32
+    const place1d = (key: string, data: Float32Array) => {
       const t = backend.createTensor({ dtype: 'f32', shape: [data.length] }, data);
       owned.push(t);
-      vectors.set(name, t);
+      vectors.set(key, t);
       stats.weightBytes += t.byteLength;
+    };
+    const stacked = new Map<string, Float32Array>(); // biases of fused units, until their unit is complete
+    for (const name of vectorNames) {
+      const data = await source.readVector(name); // [n] f32
+      const unit = fusedBias.get(name);
+      if (unit) stacked.set(name, data);
+      else place1d(name, data);
       progress(name);
     }
     // Biases of fused projections, concatenated like their rows.
-    for (let l = 0; l < config.numLayers; l++) {
-      const groups: Array<[string, string[]]> = [
-        [fusedKey(l, 'qkv'), ['q', 'k', 'v'].map((p) => layerTensor(l, `self_attn.${p}_proj.bias`))],
-        [fusedKey(l, 'gateUp'), ['gate', 'up'].map((p) => layerTensor(l, `mlp.${p}_proj.bias`))],
-      ];
-      for (const [key, names] of groups) {
-        if (!matrices.has(key) || !names.every((n) => vectors.has(n))) continue;
-        const parts: Float32Array[] = [];
-        for (const n of names) parts.push(await source.readVector(n));
-        const data = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-        let at = 0;
-        for (const p of parts) {
-          data.set(p, at);
-          at += p.length;
-        }
-        const t = backend.createTensor({ dtype: 'f32', shape: [data.length] }, data);
-        owned.push(t);
-        vectors.set(`${key}.bias`, t);
-        stats.weightBytes += t.byteLength;
+    for (const unit of new Set(fusedBias.values())) {
+      const parts = unit.biases.flatMap((b) => stacked.get(b) ?? []);
+      if (parts.length === 0) continue; // a model without these biases
+      if (parts.length !== unit.biases.length) {
+        // The config asks for all of a group's biases or none (checked above); a fused matmul has one bias.
+        throw new Error(`${source.description}: ${unit.key} has biases for only some of ${unit.parts.join(', ')}`);
       }
+      const data = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+      let at = 0;
+      for (const p of parts) {
+        data.set(p, at);
+        at += p.length;
+      }
+      place1d(`${unit.key}.bias`, data);
     }
   } catch (err) {
     for (const h of owned) backend.free(h);
@@ -340,22 +343,26 @@ function fusedKey(layer: number, which: 'qkv' | 'gateUp'): string {
   return `model.layers.${layer}.fused.${which}`;
 }
 
-/** The order matrices are placed in: q|k|v and gate|up of each layer as one unit each, the rest alone. */
-function loadUnits(matrixNames: readonly string[], numLayers: number): Array<{ key: string; parts: string[] }> {
+/**
+ * The order matrices are placed in: q|k|v and gate|up of each layer as one unit each (with the names of their
+ * biases, stacked the same way when the unit fuses), the rest alone.
+ */
+function loadUnits(matrixNames: readonly string[], numLayers: number): Array<{ key: string; parts: string[]; biases: string[] }> {
   const grouped = new Set<string>();
-  const groups = new Map<string, { key: string; parts: string[] }>();
+  const groups = new Map<string, { key: string; parts: string[]; biases: string[] }>();
   for (let l = 0; l < numLayers; l++) {
-    const qkv = ['q', 'k', 'v'].map((p) => layerTensor(l, `self_attn.${p}_proj.weight`));
-    const gateUp = ['gate', 'up'].map((p) => layerTensor(l, `mlp.${p}_proj.weight`));
-    groups.set(qkv[0]!, { key: fusedKey(l, 'qkv'), parts: qkv });
-    groups.set(gateUp[0]!, { key: fusedKey(l, 'gateUp'), parts: gateUp });
-    for (const n of [...qkv, ...gateUp]) grouped.add(n);
+    const group = (key: string, names: string[]) => {
+      groups.set(names[0]!, { key, parts: names.map((n) => `${n}.weight`), biases: names.map((n) => `${n}.bias`) });
+      for (const n of names) grouped.add(`${n}.weight`);
+    };
+    group(fusedKey(l, 'qkv'), ['q', 'k', 'v'].map((p) => layerTensor(l, `self_attn.${p}_proj`)));
+    group(fusedKey(l, 'gateUp'), ['gate', 'up'].map((p) => layerTensor(l, `mlp.${p}_proj`)));
   }
-  const units: Array<{ key: string; parts: string[] }> = [];
+  const units: Array<{ key: string; parts: string[]; biases: string[] }> = [];
   for (const name of matrixNames) {
-    const g = groups.get(name);
+    const g = groups.get(name.replace(/\.weight$/, ''));
     if (g) units.push(g);
-    else if (!grouped.has(name)) units.push({ key: name, parts: [name] });
+    else if (!grouped.has(name)) units.push({ key: name, parts: [name], biases: [] });
   }
   return units;
 }

@@ -87,9 +87,7 @@ export function lowerNode(node: OpNode, index: number): NativeNode {
       };
     case 'kvAppend': {
       const [blocks, blockSize, hkv, hd] = node.kCache.shape as [number, number, number, number];
-      if (node.kCache.dtype !== node.vCache.dtype) {
-        throw new GraphValidationError(index, node.op, `kCache is ${node.kCache.dtype} but vCache is ${node.vCache.dtype}`);
-      }
+      sameCacheDtype(index, node);
       return {
         op: 'kvAppend',
         qkv: node.qkv.id,
@@ -107,9 +105,7 @@ export function lowerNode(node: OpNode, index: number): NativeNode {
     }
     case 'attention': {
       const [numBlocks, blockSize] = node.kCache.shape as [number, number, number, number];
-      if (node.kCache.dtype !== node.vCache.dtype) {
-        throw new GraphValidationError(index, node.op, `kCache is ${node.kCache.dtype} but vCache is ${node.vCache.dtype}`);
-      }
+      sameCacheDtype(index, node);
       return {
         op: 'attention',
         qkv: node.qkv.id,
@@ -149,5 +145,12 @@ export function lowerNode(node: OpNode, index: number): NativeNode {
       };
     case 'argmax':
       return { op: 'argmax', x: node.x.id, out: node.out.id, R: node.x.shape[0]!, V: node.x.shape[1]! };
+  }
+}
+
+/** K and V caches of one layer are read by one kernel instantiation: they must share a dtype. */
+function sameCacheDtype(index: number, node: { op: string; kCache: DeviceTensor; vCache: DeviceTensor }): void {
+  if (node.kCache.dtype !== node.vCache.dtype) {
+    throw new GraphValidationError(index, node.op, `kCache is ${node.kCache.dtype} but vCache is ${node.vCache.dtype}`);
   }
 }

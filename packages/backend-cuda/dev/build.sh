@@ -8,7 +8,7 @@ mkdir -p "$out"
 arch="-gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_90,code=sm_90"
 flags="-O3 -std=c++17 -I$here/native --expt-relaxed-constexpr -lineinfo"
 g="$here/native/gemm"
-nvcc $arch $flags -cudart static -o "$out/zipgemm_bench" "$here/dev/zipgemm_bench_main.cu" "$g/zipgemm.cu" "$g/zipgemm_stream.cu" \
+nvcc $arch $flags -cudart static -o "$out/zipgemm_bench" "$here/dev/zipgemm_bench_main.cu" "$g/zipgemm.cu" "$g/zipgemm_stream.cu" "$g/zipgemm_wide.cu" \
   "$g/decompress.cu" "$g/bench_core.cu" "$g/host_codec.cpp" -ldl -lpthread
 g++ -O2 -std=c++17 -I"$here/native" -o "$out/host_codec_test" "$here/dev/host_codec_test.cpp" "$g/host_codec.cpp" -lpthread
 git -C "$here/../.." rev-parse HEAD > "$out/GIT_SHA" 2>/dev/null || true

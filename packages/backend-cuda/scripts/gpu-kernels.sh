@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the kernel suite on the GPU host (through the device tool), from the repository root:
-#   packages/backend-cuda/scripts/gpu-kernels.sh [first|quick|full|sanitize|v5]
+#   packages/backend-cuda/scripts/gpu-kernels.sh [first|quick|full|sanitize|sweep|v8|wide|v5]
 # v5: correctness suite per schedule variant (4 5 6 7, separate processes), variant comparison + sweep on the
 # 8B shapes at N=1,16, then the full benchmark with the fastest correct variant (v4 timed beside it), SASS
 # histograms and one ncu profile: one device call, at most 6 files back.
@@ -82,6 +82,32 @@ case "$mode" in
       --repeats 1 --iters 1 --no-correctness --variant ${ZS_NCU_VARIANT:-9} > "$out/ncu8.txt" 2>&1
     grep -E "Duration|DRAM Throughput|Warp Cycles Per Issued|Registers|Theoretical Occ|Achieved Active|Grid Size|Waves|inst_executed" "$out/ncu8.txt" | head -12
     grep -E "stalled" "$out/ncu8.txt" | awk '$NF > 0.1 {print $1, $NF}' | sort -k2 -rn | head -10
+    ;;
+  wide)
+    # The wide schedule (v10, ZS_VARIANTS default "9,10" timed beside the default): memcheck on small ragged
+    # shapes, the correctness suite, timings at N 8-128 on the 8B and 70B shapes (summary: us per variant and
+    # cuBLAS), and a split sweep of v10 on the 8B shapes.
+    [ -n "${ZS_NO_MEMCHECK:-}" ] || timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 "$bin" --shapes 192x320,130x200 --ns 17,40,64,100 \
+      --repeats 1 --iters 1 --no-correctness --variants 10 --seed 7 --git "$sha" > "$out/sanitize.log" 2>&1
+    echo "memcheck v10 rc=$? $(grep -cE 'FAIL' "$out/sanitize.log") FAIL lines"; grep -E "FAIL|ERROR SUMMARY|Invalid" "$out/sanitize.log" | head -n 6
+    for v in ${ZS_CHECK:-10 11}; do
+      timeout 150 "$bin" --correctness-only --variant $v --seed 11 > "$out/correct$v.log" 2>&1
+      echo "correctness v$v rc=$? $(grep -cE 'FAIL' "$out/correct$v.log") FAIL lines; $(grep -E '^correctness failures' "$out/correct$v.log")"
+      grep -E "FAIL" "$out/correct$v.log" | head -n 8
+    done
+    timeout 300 "$bin" --shapes "${ZS_SHAPES:-llama3-8b,llama3-70b}" --ns "${ZS_NS:-8,16,32,64,128}" --repeats 5 --iters 10 --no-correctness \
+      --variants "${ZS_VARIANTS:-9,10}" --git "$sha" --json "$out/wide.json" > "$out/wide.log" 2>&1
+    echo "bench rc=$?"; grep -E "FAIL" "$out/wide.log" | head -n 5
+    python3 - "$out/wide.json" <<'PY' || true
+import json, sys
+d = json.load(open(sys.argv[1]))
+for c in d["cases"]:
+    v = " ".join("v%d %.1f/s%d" % (x["variant"], x["zipgemm"], x["splitK"]) for x in c.get("variants", []))
+    print("%5dx%-5d N=%-3d cb %6.1f default(v%d) %6.1f dcb %6.1f | %s" % (c["M"], c["K"], c["N"], c["us"]["cublas"], c["variant"], c["us"]["zipgemm"], c["us"]["decompressCublas"], v))
+PY
+    [ -n "${ZS_NO_SWEEP:-}" ] || timeout 150 "$bin" --shapes llama3-8b --ns 32,64 --repeats 5 --iters 10 --no-correctness --sweep --variant 10 --git "$sha" \
+      --json "$out/sweep10.json" > "$out/sweep10.log" 2>&1
+    echo "sweep rc=$?"; grep -E "sweep variant" "$out/sweep10.log"
     ;;
   v5)
     pass=""

@@ -582,7 +582,7 @@ std::string run_gemm_bench(const GemmBenchOptions& o) {
           double best = 1e30;
           int bestSk = 0, bestSt = 0;
           const GemmTuning dv = gemm_default_tuning(sh.M, sh.K, N, v);
-          const bool streamV = dv.variant == 8 || dv.variant == 9;  // no ring stages: sweep every split instead
+          const bool streamV = dv.variant >= 8;  // stream/wide: no ring stages: sweep every split instead
           const std::vector<int> splits = streamV ? std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8} : std::vector<int>{1, 2, 3, 4, 6, 8};
           const std::vector<int> stageList = streamV ? std::vector<int>{0} : std::vector<int>{3, 4, 6};
           for (int sk : splits)

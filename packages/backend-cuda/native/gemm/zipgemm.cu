@@ -564,6 +564,7 @@ int resident_nt(const Schedule& sc, int stages) {
 bool thin_grid(int M, long long chunks) { return (long long)((M + 63) / 64) * chunks * kMaxSplitK < 2LL * sm_count(); }
 
 bool is_stream(const GemmTuning& t) { return t.variant == 8 || t.variant == 9; }
+bool is_wide(const GemmTuning& t) { return t.variant == 10 || t.variant == 11; }
 
 // Stream schedules: v8 caps registers for 3 resident CTAs per SM at nTile 8 (2 at 16), v9 for one more.
 int stream_occupancy(const GemmTuning& t) { return (t.nTile == 8 ? 3 : 2) + (t.variant == 9 ? 1 : 0); }
@@ -577,11 +578,22 @@ bool resolve(int M, int K, int N, const GemmTuning& in, GemmTuning* out) {
     // every Llama shape, and at N <= 16 where M <= 1.25 K; v4 keeps tall matrices at N 9-16 and N > 16.
     // (N <= 16 is one token chunk at nTile 8/16.)
     if (!thin_grid(M, 1) && (N <= 8 || (N <= 16 && 4LL * M <= 5LL * K))) t.variant = 9;
+    // v10 measurements (dev/NOTES.md): decoding once per CTA for up to 64 tokens beats v4 at N = 33-64 on all
+    // eight shapes (and decompress + cuBLAS there), and at N = 17-32 except on tall matrices (M >= 4K).
+    else if (N > 16 && N <= 64 && (N > 32 || (long long)M < 4LL * K)) t.variant = 10;
   }
   if (is_stream(t)) {  // stream schedule (zipgemm_stream.cu): no ring, no stages
     t.nTile = stream::token_tile(N, t.nTile);
     if (t.splitK == 0) t.splitK = stream::default_split(M, K, N, t.nTile, stream_occupancy(t));
     t.splitK = std::max(1, std::min(t.splitK, kMaxSplitK));
+    t.stages = 0;
+    *out = t;
+    return true;
+  }
+  if (is_wide(t)) {  // wide schedule (zipgemm_wide.cu): one decode per CTA for up to 64 tokens
+    t.nTile = wide::token_tile(N, t.nTile);
+    if (t.splitK == 0) t.splitK = wide::default_split(M, K, N, t.nTile, t.variant);
+    t.splitK = std::max(1, std::min({t.splitK, kMaxSplitK, (K + 63) / 64}));
     t.stages = 0;
     *out = t;
     return true;
@@ -705,6 +717,9 @@ cudaError_t zipgemm_tuned(const TcaTbeDeviceMatrix& w, const float* x, int N, fl
   if (is_stream(rt))
     return stream::launch(&w, nullptr, w.rows, w.cols, x, N, y, ldy, outOffset, bias, accumulate, rt.nTile, rt.splitK,
                           stream_occupancy(rt), s);
+  if (is_wide(rt))
+    return wide::launch(&w, nullptr, w.rows, w.cols, x, N, y, ldy, outOffset, bias, accumulate, rt.nTile, rt.splitK,
+                        rt.variant, s);
   GemmParams p = base_params(N, y, ldy, outOffset, bias, accumulate);
   p.bitmaps = w.bitmaps;
   p.signMantissa = w.signMantissa;
@@ -725,6 +740,8 @@ cudaError_t dense_gemm_tuned(const uint16_t* w, int M, int K, const float* x, in
   if (is_stream(rt))
     return stream::launch(nullptr, w, M, K, x, N, y, ldy, outOffset, bias, accumulate, rt.nTile, rt.splitK,
                           stream_occupancy(rt), s);
+  if (is_wide(rt))
+    return wide::launch(nullptr, w, M, K, x, N, y, ldy, outOffset, bias, accumulate, rt.nTile, rt.splitK, rt.variant, s);
   GemmParams p = base_params(N, y, ldy, outOffset, bias, accumulate);
   p.dense = w;
   p.denseVec = (K % 8 == 0) && aligned16(w);
@@ -758,12 +775,12 @@ GemmTuning gemm_default_tuning(int M, int K, int N, int variant) {
   return t;
 }
 
-// Measured on H100 (bench/results/zipgemm-h100.json, v4): the fused kernel beats decompress + cuBLAS at
-// every N <= 32 on all eight Llama shapes (e.g. 6144x4096 N=32: 35.8 vs 56.0 us) and at N = 64 on tall
-// matrices (28672x4096: 187 vs 248 us; 57344x8192: 671 vs 915 us); beyond that it re-decodes the weights
-// per 64-token chunk and one decompression pass + cuBLAS wins (6144x4096 N=64: 73.7 vs 56.9 us).
+// Measured on H100 (dev/NOTES.md, v10): the fused kernel beats decompress + cuBLAS at every N <= 64 on all
+// eight Llama shapes (e.g. 6144x4096 N=64: 49.5 vs 57.3 us; 8192x28672: 337 vs 481 us); beyond that it
+// re-decodes the weights per 64-token chunk and one decompression pass + cuBLAS wins (4096x4096 N=128: 60.3 vs
+// 42.2 us).
 GemmPath choose_gemm_path(int M, int K, int N) {
-  if (N <= 32) return GemmPath::Zipgemm;
-  if (N <= 64 && (long long)M >= 4LL * K) return GemmPath::Zipgemm;
-  return GemmPath::DecompressVendor;
+  (void)M;
+  (void)K;
+  return N <= 64 ? GemmPath::Zipgemm : GemmPath::DecompressVendor;
 }

@@ -21,8 +21,10 @@
 //   The first call of a schedule queries its occupancy once (cudaOccupancyMaxActiveBlocksPerMultiprocessor,
 //   cached) to size split-K; no allocation or synchronisation.
 // - v5 results: the automatic schedule is v4's except for thin grids (see GemmTuning::variant).
-// - choose_gemm_path: zipgemm for N <= 32, and for N <= 64 when M >= 4K; else decompress + cuBLAS
-//   (H100 measurements in bench/results/zipgemm-h100.md).
+// - choose_gemm_path: zipgemm for N <= 64, else decompress + cuBLAS (H100 measurements in
+//   bench/results/zipgemm-h100.md).
+// - v6: variants 10/11 (the wide schedule, zipgemm_wide.cu) need no workspace either; the automatic schedule
+//   uses v10 at N = 17-64 (17-32 only where M < 4K).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -67,8 +69,12 @@ struct GemmTuning {
   // Kernel schedule, 0 = automatic (4, or 6 for grids under 2 CTAs per SM at nTile 8): 4 = v4 (4 consumer
   // warps, per-warp outlier ranks); 5 = 8 consumer warps (two K tiles in flight per band) with outlier ranks
   // computed by the producer warp; 6 = 8 consumer warps with per-warp ranks; 7 = 4 consumer warps with
-  // producer ranks. Variants 5 and 7 need >= 3 / 2 stages (raised silently). Every variant's dense twin is
-  // bit-identical to its own zipgemm (zipgemm and dense_gemm with the same tuning resolve identically).
+  // producer ranks. Variants 5 and 7 need >= 3 / 2 stages (raised silently). 8/9 = the stream schedule
+  // (zipgemm_stream.cu: a warp per 64x64 tile, nTile 8/16, registers for 3/4 CTAs per SM; the default at N <= 8
+  // and at N <= 16 where M <= 1.25 K); 10/11 = the wide schedule (zipgemm_wide.cu: one decode per CTA shared
+  // by nTile 16/32/64 tokens; 11 = one more CTA per SM; 10 is the default at N = 17-64, 17-32 only where
+  // M < 4K). Every variant's dense twin is bit-identical to its own zipgemm (zipgemm and dense_gemm with the
+  // same tuning resolve identically).
   int variant = 0;
 };
 cudaError_t zipgemm_tuned(const TcaTbeDeviceMatrix& w, const float* x, int N, float* y, int ldy, int outOffset,

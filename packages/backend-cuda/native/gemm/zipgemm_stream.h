@@ -1,5 +1,6 @@
-// ZipGEMM v8 ("stream" schedule, GemmTuning::variant 8): internal interface between zipgemm.cu (dispatch,
-// validation) and zipgemm_stream.cu (the kernel). Not part of the addon's API.
+// ZipGEMM v8/v9 ("stream" schedule, GemmTuning::variant 8/9) and v10/v11 ("wide", variant 10/11): internal interface
+// between zipgemm.cu (dispatch, validation) and zipgemm_stream.cu / zipgemm_wide.cu (the kernels). Not part of the
+// addon's API.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -22,3 +23,17 @@ cudaError_t launch(const TcaTbeDeviceMatrix* w, const uint16_t* dense, int M, in
                    cudaStream_t s);
 
 }  // namespace zipserv::gemm::stream
+
+namespace zipserv::gemm::wide {
+
+/** Token tile (16, 32 or 64) for N and a requested tile (0: automatic). */
+int token_tile(int N, int requested);
+/** Split-K (cluster size, 1..8) when none is requested; identical for zip and dense.
+ *  variant: 10 (registers for 4 CTAs per SM at nTile 16/32, 3 at 64) or 11 (one more CTA per SM). */
+int default_split(int M, int K, int N, int nTile, int variant);
+/** As stream::launch, for the wide schedule (one decode per CTA shared by up to 64 tokens). */
+cudaError_t launch(const TcaTbeDeviceMatrix* w, const uint16_t* dense, int M, int K, const float* x, int N, float* y,
+                   int ldy, int outOffset, const float* bias, bool accumulate, int nTile, int splitK, int variant,
+                   cudaStream_t s);
+
+}  // namespace zipserv::gemm::wide

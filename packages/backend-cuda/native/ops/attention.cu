@@ -23,6 +23,7 @@ constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
 constexpr int kTile = 64;  // positions per shared-memory tile
 constexpr int kTargetChunk = 256;
+constexpr int kMinChunk = 32;   // fewest positions a split takes at run time
 
 struct RowInfo {
   int seq;     // owning sequence, -1 if none
@@ -76,8 +77,11 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p, 
   __syncthreads();
   if (info.seq < 0) return;
 
-  const int lo = z * p.chunk;
-  const int hi = min(lo + p.chunk, info.kvLen);
+  // The splits share this row's actual context (not the cache capacity the plan was sized for): at short
+  // contexts every split gets work, down to kMinChunk positions each.
+  const int chunk = p.splits == 1 ? info.kvLen : max(kMinChunk, (info.kvLen + p.splits - 1) / p.splits);
+  const int lo = z * chunk;
+  const int hi = min(lo + chunk, info.kvLen);
   const float* q = p.qkv + static_cast<size_t>(n) * p.rowWidth + p.qOffset + static_cast<size_t>(g) * G * hd;
   for (int j = threadIdx.x; j < G * hd; j += kThreads) {
     sQ[j] = q[j] * p.scale;

@@ -46,7 +46,8 @@ struct AttentionParams {
   int H, Hkv, hd;
   float scale;
   // Flash-decoding split of the context, fixed when the graph is planned: each (row, kv head)
-  // is handled by `splits` blocks of `chunk` positions, merged by a second kernel.
+  // is handled by `splits` blocks, merged by a second kernel. `chunk` is the positions per split at
+  // full capacity (the plan's bound); at run time a row's actual context is divided among the splits.
   int splits, chunk;
 };
 

@@ -85,11 +85,14 @@ case "$mode" in
     ;;
   wide)
     # The wide schedule (v10, ZS_VARIANTS default "9,10" timed beside the default): memcheck on small ragged
-    # shapes, the correctness suite, timings at N 8-128 on the 8B and 70B shapes (summary: us per variant and
-    # cuBLAS), and a split sweep of v10 on the 8B shapes.
-    [ -n "${ZS_NO_MEMCHECK:-}" ] || timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 "$bin" --shapes 192x320,130x200 --ns 17,40,64,100 \
-      --repeats 1 --iters 1 --no-correctness --variants 10 --seed 7 --git "$sha" > "$out/sanitize.log" 2>&1
-    echo "memcheck v10 rc=$? $(grep -cE 'FAIL' "$out/sanitize.log") FAIL lines"; grep -E "FAIL|ERROR SUMMARY|Invalid" "$out/sanitize.log" | head -n 6
+    # shapes (ZS_NO_MEMCHECK=1 skips), the correctness suite of each of ZS_CHECK (default "10 11"), timings at
+    # N 8-128 on the 8B and 70B shapes (summary: us per variant and cuBLAS), and a split sweep of v10 on the
+    # 8B shapes (ZS_NO_SWEEP=1 skips).
+    if [ -z "${ZS_NO_MEMCHECK:-}" ]; then
+      timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 "$bin" --shapes 192x320,130x200 --ns 17,40,64,100 \
+        --repeats 1 --iters 1 --no-correctness --variants 10 --seed 7 --git "$sha" > "$out/sanitize.log" 2>&1
+      echo "memcheck v10 rc=$? $(grep -cE 'FAIL' "$out/sanitize.log") FAIL lines"; grep -E "FAIL|ERROR SUMMARY|Invalid" "$out/sanitize.log" | head -n 6
+    fi
     for v in ${ZS_CHECK:-10 11}; do
       timeout 150 "$bin" --correctness-only --variant $v --seed 11 > "$out/correct$v.log" 2>&1
       echo "correctness v$v rc=$? $(grep -cE 'FAIL' "$out/correct$v.log") FAIL lines; $(grep -E '^correctness failures' "$out/correct$v.log")"
@@ -105,9 +108,11 @@ for c in d["cases"]:
     v = " ".join("v%d %.1f/s%d" % (x["variant"], x["zipgemm"], x["splitK"]) for x in c.get("variants", []))
     print("%5dx%-5d N=%-3d cb %6.1f default(v%d) %6.1f dcb %6.1f | %s" % (c["M"], c["K"], c["N"], c["us"]["cublas"], c["variant"], c["us"]["zipgemm"], c["us"]["decompressCublas"], v))
 PY
-    [ -n "${ZS_NO_SWEEP:-}" ] || timeout 150 "$bin" --shapes llama3-8b --ns 32,64 --repeats 5 --iters 10 --no-correctness --sweep --variant 10 --git "$sha" \
-      --json "$out/sweep10.json" > "$out/sweep10.log" 2>&1
-    echo "sweep rc=$?"; grep -E "sweep variant" "$out/sweep10.log"
+    if [ -z "${ZS_NO_SWEEP:-}" ]; then
+      timeout 150 "$bin" --shapes llama3-8b --ns 32,64 --repeats 5 --iters 10 --no-correctness --sweep --variant 10 --git "$sha" \
+        --json "$out/sweep10.json" > "$out/sweep10.log" 2>&1
+      echo "sweep rc=$?"; grep -E "sweep variant" "$out/sweep10.log"
+    fi
     ;;
   v5)
     pass=""

@@ -1,7 +1,14 @@
-// Standalone TCA-TBE decompression (one 64x64 tile per CTA, decoded into a row-major shared tile
-// and written with coalesced 16-byte stores) and the embedding-row gather (per-element decode).
+// Standalone TCA-TBE decompression and the embedding-row gather (per-element decode).
+//
+// Decompression streams tiles like the stream GEMM (stream_common.cuh): the warps stride over the tiles in
+// row-major order (the resident warps cover one window of the matrix at a time), each holds one tile ahead in
+// registers, decodes a band of 16 rows at a time with the table-free register decode, ORs the outliers' exponents into
+// the registers, and stores each row segment straight to global memory (per instruction, four 128-byte rows).
+// No shared memory, no barriers. The previous kernel (one CTA per tile, cp.async into shared memory, decode
+// tables built per tile) reached 2.0-2.65 TB/s on the Llama shapes (dev/NOTES.md).
 #include <algorithm>
 
+#include "gemm/stream_common.cuh"
 #include "gemm/tca_device.cuh"
 #include "gemm/zipgemm.h"
 
@@ -9,52 +16,92 @@ namespace zipserv::gemm {
 namespace {
 
 using namespace dev;
+using stream::BandRegs;
+using stream::SegRegs;
 
-constexpr int kRowStride = 72;  // bf16 per row of the shared output tile (64 + 8 pad: conflict-free)
+constexpr int kDecompressWarps = 4;
+constexpr int kDecompressCtasPerSm = 4;  // registers capped for 4 resident CTAs per SM; the grid is one such wave
 
-__global__ void __launch_bounds__(128) decompress_kernel(TcaTbeDeviceMatrix w, uint16_t* __restrict__ out, int vec) {
-  __shared__ __align__(16) uint64_t bm[192];              // [64][3]
-  __shared__ __align__(16) uint8_t sm[kTileElems];        // [4096]
-  __shared__ __align__(16) uint8_t seg[kOutlierStage];    // first bytes of the outlier segment
-  __shared__ __align__(16) uint16_t tileOut[64 * kRowStride];  // [64][72] bf16, row-major
-  __shared__ DecodeTables tab;
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int tc = (w.cols + 63) / 64;
-  const size_t gt = blockIdx.x;
-  const int gm = int(gt / tc), gk = int(gt % tc);
-  const uint8_t* gb = reinterpret_cast<const uint8_t*>(w.bitmaps) + gt * kTileBitmapBytes;
-  const uint8_t* gs = w.signMantissa + gt * kTileElems;
-  for (int c = tid; c < 96 + 256; c += 128) {
-    if (c < 96) cp_async16(reinterpret_cast<uint8_t*>(bm) + c * 16, gb + c * 16, 16);
-    else cp_async16(sm + (c - 96) * 16, gs + (c - 96) * 16, 16);
-  }
-  const uint32_t o = __ldg(w.outlierOffsets + gt), len = __ldg(w.outlierOffsets + gt + 1) - o;
-  if (uint32_t(tid) < min(len, uint32_t(kOutlierStage)) / 16) cp_async16(seg + tid * 16, w.outliers + o + tid * 16, 16);
-  cp_async_commit();
-  build_decode_tables(&tab, w.expBase, tid, 128);
-  cp_async_wait<0>();
-  __syncthreads();
-  const uint32_t pre = warp_outlier_prefix(bm, lane);
+// Ors the band's outlier exponents (ranks k.. in the tile's segment, by element order) into the lane's registers.
+__device__ __forceinline__ void patch_regs(uint32_t om, const SegRegs& g, const stream::Params& p, uint32_t k,
+                                           bool inRegs, uint32_t (&o)[4][4]) {
+  uint32_t m = om;
+  while (__any_sync(0xffffffffu, m != 0u)) {
+    const uint32_t word = __shfl_sync(0xffffffffu, g.word, int((k >> 2) & 31u));
+    if (m) {
+      const uint32_t e = uint32_t(__ffs(m) - 1);
+      m &= m - 1u;
+      uint32_t ex = __byte_perm(word, 0u, 0x4440u | (k & 3u));
+      if (!inRegs && k >= uint32_t(stream::kSegReg)) ex = k < g.len ? uint32_t(__ldg(p.outliers + g.off + k)) : 0u;
+      k++;
+      // element e = 8 r + col sits in o[r][col / 2], low half for even col
+      const uint32_t v = ex << (7 + 16 * (e & 1u)), wi = e >> 1;
 #pragma unroll
-  for (int i = 0; i < 4; i++) {
-    const int t = warp * 16 + i * 4 + (lane >> 3), r = lane & 7;
-    const uint32_t pv = __shfl_sync(0xffffffffu, pre, t >> 1);
-    const uint32_t prefix = (t & 1) ? (pv >> 16) : (pv & 0xffffu);
-    const int R = (t >> 4) * 16 + (t & 1) * 8 + r, C = ((t >> 2) & 3) * 16 + ((t >> 1) & 1) * 8;
-    decode_row(bm, sm, seg, w.outliers + o, len, &tab, t, r, prefix, tileOut + R * kRowStride + C);
-  }
-  __syncthreads();
-  for (int c = tid; c < 512; c += 128) {
-    const int R = c >> 3, q = c & 7;
-    const int row = gm * 64 + R, col = gk * 64 + q * 8;
-    if (row >= w.rows || col >= w.cols) continue;
-    const uint16_t* src = tileOut + R * kRowStride + q * 8;
-    uint16_t* dst = out + size_t(row) * w.cols + col;
-    if (vec) {
-      *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
-    } else {
-      for (int e = 0; e < 8 && col + e < w.cols; e++) dst[e] = src[e];
+      for (int i = 0; i < 16; i++)
+        if (wi == uint32_t(i)) o[i >> 2][i & 3] |= v;
     }
+  }
+}
+
+__global__ void __launch_bounds__(32 * kDecompressWarps, kDecompressCtasPerSm)
+    decompress_kernel(const __grid_constant__ stream::Params p, uint16_t* __restrict__ out, int vec, int tiles) {
+  const int lane = threadIdx.x & 31;
+  // Warp w takes tiles w, w + W, w + 2W, ...: at any moment the resident warps cover one contiguous window of
+  // tiles, so reads and writes stay within few DRAM pages (a warp per contiguous run of tiles spread its writes
+  // over the whole matrix and ran ~15% slower on the large shapes).
+  const int W = int(gridDim.x) * kDecompressWarps;
+  const int w = int(blockIdx.x) * kDecompressWarps + (threadIdx.x >> 5);
+  if (w >= tiles) return;
+  const int tc = p.tileCols;
+  // This lane's rows and column inside a band: small tile t = 4s + j, half h (as the GEMMs' A fragments).
+  const int t = lane >> 1, h = lane & 1;
+  const int laneRow = (t & 1) * 8 + h * 4, laneCol = (t >> 2) * 16 + ((t >> 1) & 1) * 8;
+
+  stream::TilePtrs<true> ptr;
+  ptr.init(p, size_t(w), 0, 0, lane);
+  const size_t step = size_t(W);
+  auto segment = [&](int gt, SegRegs& g) {
+    const uint32_t off = __ldg(p.offsets + gt), len = __ldg(p.offsets + gt + 1) - off;
+    stream::load_segment(g, p, off, len, lane);
+  };
+
+  BandRegs<true> ring[4];
+  SegRegs seg{}, segNext{};
+  segment(w, seg);
+#pragma unroll
+  for (int mt = 0; mt < 4; mt++) stream::load_band(ring[mt], p, ptr, mt);
+  ptr.bm += 384 * step;
+  ptr.sm += 256 * step;
+  for (int gt = w; gt < tiles; gt += W) {
+    const bool more = gt + W < tiles;
+    if (more) segment(gt + W, segNext);
+    uint32_t k[4];
+    const uint32_t inRegs = stream::tile_ranks(ring, k, lane);
+    const long long row0 = (long long)(gt / tc) * 64 + laneRow;
+    const int col = (gt % tc) * 64 + laneCol;
+#pragma unroll
+    for (int mt = 0; mt < 4; mt++) {
+      uint32_t om, o[4][4];
+      stream::decode_band_regs(ring[mt], p, om, o);
+      if (more) stream::load_band(ring[mt], p, ptr, mt);  // band mt of the next tile
+      patch_regs(om, seg, p, k[mt], (inRegs >> mt) & 1u, o);
+#pragma unroll
+      for (int r = 0; r < 4; r++) {
+        const long long row = row0 + mt * 16 + r;
+        if (row >= p.M || col >= p.K) continue;
+        uint16_t* dst = out + row * p.K + col;
+        if (vec) {
+          __stcs(reinterpret_cast<uint4*>(dst), make_uint4(o[r][0], o[r][1], o[r][2], o[r][3]));
+        } else {
+#pragma unroll
+          for (int e = 0; e < 8; e++)
+            if (col + e < p.K) dst[e] = uint16_t(o[r][e >> 1] >> (16 * (e & 1)));
+        }
+      }
+    }
+    seg = segNext;
+    ptr.bm += 384 * step;
+    ptr.sm += 256 * step;
   }
 }
 
@@ -106,7 +153,12 @@ cudaError_t tca_decompress(const TcaTbeDeviceMatrix& w, uint16_t* out, cudaStrea
   const long long tiles = (long long)((w.rows + 63) / 64) * ((w.cols + 63) / 64);
   if (tiles > 0x7fffffffLL) return cudaErrorInvalidConfiguration;
   const int vec = (w.cols % 8 == 0) && (reinterpret_cast<uintptr_t>(out) % 16 == 0);
-  decompress_kernel<<<unsigned(tiles), 128, 0, s>>>(w, out, vec);
+  stream::Params p{};
+  stream::set_weights(p, w);
+  // One wave of resident CTAs (fewer for small matrices: a warp per tile at most).
+  const long long warps = std::min<long long>(tiles, (long long)dev::sm_count() * kDecompressCtasPerSm * kDecompressWarps);
+  const long long ctas = (warps + kDecompressWarps - 1) / kDecompressWarps;
+  decompress_kernel<<<unsigned(ctas), 32 * kDecompressWarps, 0, s>>>(p, out, vec, int(tiles));
   return cudaGetLastError();
 }
 

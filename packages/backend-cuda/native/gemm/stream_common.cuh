@@ -146,10 +146,11 @@ __device__ __forceinline__ void load_segment(SegRegs& g, const Params& p, uint32
   g.word = uint32_t(lane) * 4 < len ? __ldcs(reinterpret_cast<const uint32_t*>(p.outliers + off) + lane) : 0u;
 }
 
-// Decodes this lane's 32 weights of a band (rows 4h..4h+3 of small tile t, 8 columns each) into the scratch
-// rows at rowBase. Outliers get exponent 0 here; patch_band fixes them. `om` returns their mask.
-__device__ __forceinline__ void decode_band(const BandRegs<true>& B, const Params& p, uint32_t rowBase, int lane,
-                                            uint32_t& om) {
+// Decodes this lane's 32 weights of a band (rows 4h..4h+3 of small tile t, 8 columns each) into registers:
+// o[r][c] = bf16x2 of row 4h + r, columns 2c, 2c + 1 (element e = 8r + 2c in the low half). Outliers get
+// exponent 0 here; `om` returns their mask (bit e).
+__device__ __forceinline__ void decode_band_regs(const BandRegs<true>& B, const Params& p, uint32_t& om,
+                                                 uint32_t (&o)[4][4]) {
   const uint32_t P1 = B.pl[0], P2 = B.pl[1], P3 = B.pl[2];
   om = P1 & P2 & P3;  // code 7 = outlier
   // Codes in nibbles: sel[s] nibble q = code of element 4q + s (q = 0..7), bit 3 of every nibble 0.
@@ -166,10 +167,8 @@ __device__ __forceinline__ void decode_band(const BandRegs<true>& B, const Param
     X[s][1] = __byte_perm(p.lut0, p.lut1, sel[s] >> 16);
   }
   const uint32_t S[8] = {B.sm[0].x, B.sm[0].y, B.sm[0].z, B.sm[0].w, B.sm[1].x, B.sm[1].y, B.sm[1].z, B.sm[1].w};
-  const int t = lane >> 1, h = lane & 1;
 #pragma unroll
   for (int r = 0; r < 4; r++) {
-    uint32_t o[4];
 #pragma unroll
     for (int c = 0; c < 4; c++) {
       // elements e0 = 8r + 2c and e0 + 1: exponents in X[s0][r/2] and X[s0+1][r/2], byte 2(r&1) + c/2
@@ -178,10 +177,19 @@ __device__ __forceinline__ void decode_band(const BandRegs<true>& B, const Param
           __byte_perm(X[s0][r >> 1], X[s0 + 1][r >> 1], uint32_t(b | (b << 4) | ((4 + b) << 8) | ((4 + b) << 12)));
       // [s0 s0 s1 s1]: sign lands on bit 15/31, mantissa on 0..6/16..22
       const uint32_t sd = __byte_perm(S[2 * r + (c >> 1)], 0u, (c & 1) ? 0x3322u : 0x1100u);
-      o[c] = ((xe << 7) & 0x7F807F80u) | (sd & 0x807F807Fu);
+      o[r][c] = ((xe << 7) & 0x7F807F80u) | (sd & 0x807F807Fu);
     }
-    sts128(rowBase + ((uint32_t((4 * h + r) ^ (t & 3))) << 4), make_uint4(o[0], o[1], o[2], o[3]));
   }
+}
+// ... and into the scratch rows at rowBase (swizzled); patch_band fixes the outliers there.
+__device__ __forceinline__ void decode_band(const BandRegs<true>& B, const Params& p, uint32_t rowBase, int lane,
+                                            uint32_t& om) {
+  uint32_t o[4][4];
+  decode_band_regs(B, p, om, o);
+  const int t = lane >> 1, h = lane & 1;
+#pragma unroll
+  for (int r = 0; r < 4; r++)
+    sts128(rowBase + ((uint32_t((4 * h + r) ^ (t & 3))) << 4), make_uint4(o[r][0], o[r][1], o[r][2], o[r][3]));
 }
 
 // Outliers of the band: rank k (segment order = small tile, then position) -> exponent byte, ORed into the
@@ -220,19 +228,50 @@ __device__ __forceinline__ void patch_band(uint32_t om, const SegRegs& g, const 
   }
 }
 
+// Outlier ranks of all four bands of a tile at once (two packed 16-bit scans instead of four): k[mt] = this
+// lane's first rank in the tile's segment for band mt; inRegs bit mt: band mt's ranks all fit the register copy.
+__device__ __forceinline__ uint32_t tile_ranks(const BandRegs<true> (&ring)[4], uint32_t (&k)[4], int lane) {
+  uint32_t c[4];
+#pragma unroll
+  for (int mt = 0; mt < 4; mt++) c[mt] = __popc(ring[mt].pl[0] & ring[mt].pl[1] & ring[mt].pl[2]);
+  const uint32_t c01 = c[0] | (c[1] << 16), c23 = c[2] | (c[3] << 16);  // <= 32 each: no carry between fields
+  uint32_t i01 = c01, i23 = c23;
+#pragma unroll
+  for (int d = 1; d < 32; d <<= 1) {
+    const uint32_t a = __shfl_up_sync(0xffffffffu, i01, d), b = __shfl_up_sync(0xffffffffu, i23, d);
+    if (lane >= d) i01 += a, i23 += b;
+  }
+  const uint32_t t01 = __shfl_sync(0xffffffffu, i01, 31), t23 = __shfl_sync(0xffffffffu, i23, 31);
+  const uint32_t e01 = i01 - c01, e23 = i23 - c23;
+  const uint32_t T0 = t01 & 0xffffu, T1 = t01 >> 16, T2 = t23 & 0xffffu, T3 = t23 >> 16;
+  k[0] = e01 & 0xffffu;
+  k[1] = T0 + (e01 >> 16);
+  k[2] = T0 + T1 + (e23 & 0xffffu);
+  k[3] = T0 + T1 + T2 + (e23 >> 16);
+  const uint32_t lim = uint32_t(kSegReg);
+  return uint32_t(T0 <= lim) | (uint32_t(T0 + T1 <= lim) << 1) | (uint32_t(T0 + T1 + T2 <= lim) << 2) |
+         (uint32_t(T0 + T1 + T2 + T3 <= lim) << 3);
+}
+
+// The compressed weight's fields of the parameters (the decode table from its exponent window).
+inline void set_weights(Params& p, const TcaTbeDeviceMatrix& w) {
+  p.bitmaps = reinterpret_cast<const uint32_t*>(w.bitmaps);
+  p.sm = w.signMantissa;
+  p.outliers = w.outliers;
+  p.offsets = w.outlierOffsets;
+  const uint32_t e = uint32_t(w.expBase);
+  p.lut0 = e | ((e + 1) << 8) | ((e + 2) << 16) | ((e + 3) << 24);
+  p.lut1 = (e + 4) | ((e + 5) << 8) | ((e + 6) << 16);  // byte 3: the outlier code's placeholder exponent 0
+  p.M = w.rows;
+  p.K = w.cols;
+  p.tileCols = (w.cols + 63) / 64;
+}
+
 // Kernel parameters of one call (shared by both schedules' launchers; w null: the dense twin on `dense`).
 inline Params make_params(const TcaTbeDeviceMatrix* w, const uint16_t* dense, int M, int K, const float* x, int N,
                           float* y, int ldy, int outOffset, const float* bias, bool accumulate, int splitK, int nTile) {
   Params p{};
-  if (w) {
-    p.bitmaps = reinterpret_cast<const uint32_t*>(w->bitmaps);
-    p.sm = w->signMantissa;
-    p.outliers = w->outliers;
-    p.offsets = w->outlierOffsets;
-    const uint32_t e = uint32_t(w->expBase);
-    p.lut0 = e | ((e + 1) << 8) | ((e + 2) << 16) | ((e + 3) << 24);
-    p.lut1 = (e + 4) | ((e + 5) << 8) | ((e + 6) << 16);  // byte 3: the outlier code's placeholder exponent 0
-  }
+  if (w) set_weights(p, *w);
   p.dense = dense;
   p.denseVec = (K % 8 == 0) && dense && reinterpret_cast<uintptr_t>(dense) % 16 == 0;
   p.x = x;

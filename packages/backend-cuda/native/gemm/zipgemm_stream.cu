@@ -76,31 +76,6 @@ __device__ __forceinline__ void convert_x(uint32_t (&bf)[4][NF][2], const float 
     }
 }
 
-// Outlier ranks of all four bands of a tile at once (two packed 16-bit scans instead of four): k[mt] = this
-// lane's first rank in the tile's segment for band mt; inRegs bit mt: band mt's ranks all fit the register copy.
-__device__ __forceinline__ uint32_t tile_ranks(const BandRegs<true> (&ring)[4], uint32_t (&k)[4], int lane) {
-  uint32_t c[4];
-#pragma unroll
-  for (int mt = 0; mt < 4; mt++) c[mt] = __popc(ring[mt].pl[0] & ring[mt].pl[1] & ring[mt].pl[2]);
-  const uint32_t c01 = c[0] | (c[1] << 16), c23 = c[2] | (c[3] << 16);  // <= 32 each: no carry between fields
-  uint32_t i01 = c01, i23 = c23;
-#pragma unroll
-  for (int d = 1; d < 32; d <<= 1) {
-    const uint32_t a = __shfl_up_sync(0xffffffffu, i01, d), b = __shfl_up_sync(0xffffffffu, i23, d);
-    if (lane >= d) i01 += a, i23 += b;
-  }
-  const uint32_t t01 = __shfl_sync(0xffffffffu, i01, 31), t23 = __shfl_sync(0xffffffffu, i23, 31);
-  const uint32_t e01 = i01 - c01, e23 = i23 - c23;
-  const uint32_t T0 = t01 & 0xffffu, T1 = t01 >> 16, T2 = t23 & 0xffffu, T3 = t23 >> 16;
-  k[0] = e01 & 0xffffu;
-  k[1] = T0 + (e01 >> 16);
-  k[2] = T0 + T1 + (e23 & 0xffffu);
-  k[3] = T0 + T1 + T2 + (e23 >> 16);
-  const uint32_t lim = uint32_t(kSegReg);
-  return uint32_t(T0 <= lim) | (uint32_t(T0 + T1 <= lim) << 1) | (uint32_t(T0 + T1 + T2 <= lim) << 2) |
-         (uint32_t(T0 + T1 + T2 + T3 <= lim) << 3);
-}
-
 template <bool kZip, int NF, int kMinBlocks>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Params p) {
   constexpr int NT = NF * 8;

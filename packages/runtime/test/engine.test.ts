@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Engine, createEngine } from '../src/engine/engine.js';
 import { SyntheticModelSource } from '../src/model/synthetic-source.js';
+import type { ZipservBackendV1 } from '@zipserv/format';
 import { referenceLogits, relErr } from './reference-llama.js';
 
 // synthetic:tiny: GQA 4/2, head_dim 32, llama3 RoPE scaling, untied head, FFN 200, vocab 320.
@@ -14,6 +15,29 @@ describe('engine on synthetic:tiny (ref backend)', () => {
   afterAll(async () => {
     await zip?.dispose();
     await dense?.dispose();
+  });
+
+  it('times a step graph alone where the backend can: null where it cannot, refused while requests run', async () => {
+    await zip.generate({ promptIds: [1, 2, 3], maxTokens: 3, temperature: 0, ignoreEos: true }).result;
+    expect(await zip.timeStepGraph(1)).toBeNull(); // the reference backend has no timeGraph
+    type Timer = NonNullable<ZipservBackendV1['timeGraph']>;
+    const backend = zip.backend as { timeGraph?: Timer };
+    const calls: Array<Parameters<Timer>> = [];
+    backend.timeGraph = async (graph, options) => {
+      calls.push([graph, options]);
+      return { medianMs: 1.25, samplesMs: [1.25] };
+    };
+    try {
+      expect(await zip.timeStepGraph(1)).toBe(1.25); // the one-token (decode) bucket's graph
+      expect(calls).toHaveLength(1);
+      expect(calls[0]![1]).toEqual({ warmup: 3, iterations: 20 });
+      expect(await zip.timeStepGraph(64)).toBeNull(); // no step of that size has run
+      const running = zip.generate({ promptIds: [4, 5], maxTokens: 2, temperature: 0, ignoreEos: true });
+      await expect(zip.timeStepGraph(1)).rejects.toThrow(/in flight/);
+      await running.result;
+    } finally {
+      delete backend.timeGraph;
+    }
   });
 
   it('uploads compressed matrices in zipgemm mode and raw ones in dense mode', () => {

@@ -33,7 +33,7 @@ interface E2EOptions {
 
 export function formatE2ETable(r: E2EBenchReport): string {
   const mib = (b: number) => (b / 2 ** 20).toFixed(1);
-  const header = ['weights', 'batch', 'prefill tok/s', 'decode tok/s', 'TTFT s', 'TPOT ms', 'weights MiB', 'KV MiB', 'host ms/step', 'device ms/step'];
+  const header = ['weights', 'batch', 'prefill tok/s', 'decode tok/s', 'TTFT s', 'TPOT ms', 'weights MiB', 'KV MiB', 'host ms/step', 'device ms/step', 'graph ms/step'];
   const rows = r.rows.map((x) => [
     x.weights,
     String(x.batch),
@@ -45,6 +45,7 @@ export function formatE2ETable(r: E2EBenchReport): string {
     mib(x.kv_bytes),
     x.host_overhead_ms_per_step.toFixed(3),
     x.device_ms_per_step.toFixed(3),
+    x.graph_ms_per_step === null ? '-' : x.graph_ms_per_step.toFixed(3),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');

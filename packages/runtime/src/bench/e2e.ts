@@ -29,6 +29,9 @@ export interface E2EBenchRow {
   steps: number;
   device_ms_per_step: number;
   host_overhead_ms_per_step: number;
+  /** Median device ms of one replay of the decode step's graph alone (back to back, no host round trip);
+   *  null where the backend cannot time graphs. device_ms_per_step minus this = the per-step round trip. */
+  graph_ms_per_step: number | null;
   weight_bytes: number;
   kv_bytes: number;
 }
@@ -119,6 +122,7 @@ export async function runE2EBench(options: E2EBenchOptions): Promise<E2EBenchRep
           steps: st.steps,
           device_ms_per_step: st.device_ms,
           host_overhead_ms_per_step: st.host_overhead_ms,
+          graph_ms_per_step: await engine.timeStepGraph(b),
           weight_bytes: engine.info.weight_bytes,
           kv_bytes: engine.info.kv_bytes,
         };

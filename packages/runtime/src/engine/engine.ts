@@ -370,6 +370,19 @@ export class Engine {
     }
   }
 
+  /**
+   * Median device milliseconds of one replay of the step graph for `tokens` tokens (as last run), timed back to
+   * back by the backend: the GPU time of a step without the host round trip. Null where the backend cannot time
+   * graphs or no such step has run. Benchmarks only: the replays rewrite the KV slots of that step, so the engine
+   * must be idle.
+   */
+  async timeStepGraph(tokens: number, options = { warmup: 3, iterations: 20 }): Promise<number | null> {
+    if (!this.scheduler.idle) throw new Error('timeStepGraph: the engine has requests in flight');
+    const bucket = this.buckets.get(nextPow2(tokens));
+    if (!bucket || !this.backend.timeGraph) return null;
+    return (await this.backend.timeGraph(bucket.graph, options)).medianMs;
+  }
+
   private bucketFor(tokens: number): BucketGraph {
     const N = nextPow2(tokens);
     let b = this.buckets.get(N);

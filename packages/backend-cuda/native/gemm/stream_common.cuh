@@ -146,11 +146,13 @@ __device__ __forceinline__ void load_segment(SegRegs& g, const Params& p, uint32
   g.word = uint32_t(lane) * 4 < len ? __ldcs(reinterpret_cast<const uint32_t*>(p.outliers + off) + lane) : 0u;
 }
 
-// Decodes this lane's 32 weights of a band (rows 4h..4h+3 of small tile t, 8 columns each) into registers:
-// o[r][c] = bf16x2 of row 4h + r, columns 2c, 2c + 1 (element e = 8r + 2c in the low half). Outliers get
-// exponent 0 here; `om` returns their mask (bit e).
-__device__ __forceinline__ void decode_band_regs(const BandRegs<true>& B, const Params& p, uint32_t& om,
-                                                 uint32_t (&o)[4][4]) {
+// The lane's exponent bytes and sign-mantissa words of a band: X[s][w] byte q = exponent of element
+// 16w + 4q + s (the outlier code gives exponent 0), S = the 32 sign-mantissa bytes; om = outlier mask (bit e).
+struct BandParts {
+  uint32_t X[4][2];
+  uint32_t S[8];
+};
+__device__ __forceinline__ void band_parts(const BandRegs<true>& B, const Params& p, uint32_t& om, BandParts& d) {
   const uint32_t P1 = B.pl[0], P2 = B.pl[1], P3 = B.pl[2];
   om = P1 & P2 & P3;  // code 7 = outlier
   // Codes in nibbles: sel[s] nibble q = code of element 4q + s (q = 0..7), bit 3 of every nibble 0.
@@ -159,37 +161,50 @@ __device__ __forceinline__ void decode_band_regs(const BandRegs<true>& B, const 
   sel[1] = ((P1 >> 1) & 0x11111111u) | (P2 & 0x22222222u) | ((P3 << 1) & 0x44444444u);
   sel[2] = ((P1 >> 2) & 0x11111111u) | ((P2 >> 1) & 0x22222222u) | (P3 & 0x44444444u);
   sel[3] = ((P1 >> 3) & 0x11111111u) | ((P2 >> 2) & 0x22222222u) | ((P3 >> 1) & 0x44444444u);
-  // Exponent bytes: X[s][w] byte q = exponent of element 16w + 4q + s.
-  uint32_t X[4][2];
 #pragma unroll
   for (int s = 0; s < 4; s++) {
-    X[s][0] = __byte_perm(p.lut0, p.lut1, sel[s]);
-    X[s][1] = __byte_perm(p.lut0, p.lut1, sel[s] >> 16);
+    d.X[s][0] = __byte_perm(p.lut0, p.lut1, sel[s]);
+    d.X[s][1] = __byte_perm(p.lut0, p.lut1, sel[s] >> 16);
   }
   const uint32_t S[8] = {B.sm[0].x, B.sm[0].y, B.sm[0].z, B.sm[0].w, B.sm[1].x, B.sm[1].y, B.sm[1].z, B.sm[1].w};
 #pragma unroll
-  for (int r = 0; r < 4; r++) {
-#pragma unroll
-    for (int c = 0; c < 4; c++) {
-      // elements e0 = 8r + 2c and e0 + 1: exponents in X[s0][r/2] and X[s0+1][r/2], byte 2(r&1) + c/2
-      const int s0 = (2 * c) & 3, b = 2 * (r & 1) + (c >> 1);
-      const uint32_t xe =
-          __byte_perm(X[s0][r >> 1], X[s0 + 1][r >> 1], uint32_t(b | (b << 4) | ((4 + b) << 8) | ((4 + b) << 12)));
-      // [s0 s0 s1 s1]: sign lands on bit 15/31, mantissa on 0..6/16..22
-      const uint32_t sd = __byte_perm(S[2 * r + (c >> 1)], 0u, (c & 1) ? 0x3322u : 0x1100u);
-      o[r][c] = ((xe << 7) & 0x7F807F80u) | (sd & 0x807F807Fu);
-    }
-  }
+  for (int i = 0; i < 8; i++) d.S[i] = S[i];
 }
-// ... and into the scratch rows at rowBase (swizzled); patch_band fixes the outliers there.
+// bf16x2 of elements e0 = 8r + 2c and e0 + 1 (row 4h + r of the lane's small tile, columns 2c, 2c + 1).
+__device__ __forceinline__ uint32_t band_word(const BandParts& d, int r, int c) {
+  // exponents in X[s0][r/2] and X[s0+1][r/2], byte 2(r&1) + c/2
+  const int s0 = (2 * c) & 3, b = 2 * (r & 1) + (c >> 1);
+  const uint32_t xe =
+      __byte_perm(d.X[s0][r >> 1], d.X[s0 + 1][r >> 1], uint32_t(b | (b << 4) | ((4 + b) << 8) | ((4 + b) << 12)));
+  // [s0 s0 s1 s1]: sign lands on bit 15/31, mantissa on 0..6/16..22
+  const uint32_t sd = __byte_perm(d.S[2 * r + (c >> 1)], 0u, (c & 1) ? 0x3322u : 0x1100u);
+  return ((xe << 7) & 0x7F807F80u) | (sd & 0x807F807Fu);
+}
+
+// Decodes this lane's 32 weights of a band (rows 4h..4h+3 of small tile t, 8 columns each) into the scratch
+// rows at rowBase, a row at a time. Outliers get exponent 0 here; patch_band fixes them. `om` returns their mask.
 __device__ __forceinline__ void decode_band(const BandRegs<true>& B, const Params& p, uint32_t rowBase, int lane,
                                             uint32_t& om) {
-  uint32_t o[4][4];
-  decode_band_regs(B, p, om, o);
+  BandParts d;
+  band_parts(B, p, om, d);
   const int t = lane >> 1, h = lane & 1;
 #pragma unroll
+  for (int r = 0; r < 4; r++) {
+    uint32_t o[4];
+#pragma unroll
+    for (int c = 0; c < 4; c++) o[c] = band_word(d, r, c);
+    sts128(rowBase + ((uint32_t((4 * h + r) ^ (t & 3))) << 4), make_uint4(o[0], o[1], o[2], o[3]));
+  }
+}
+// ... into registers instead: o[r][c] = band_word(r, c) (element 8r + 2c in the low half).
+__device__ __forceinline__ void decode_band_regs(const BandRegs<true>& B, const Params& p, uint32_t& om,
+                                                 uint32_t (&o)[4][4]) {
+  BandParts d;
+  band_parts(B, p, om, d);
+#pragma unroll
   for (int r = 0; r < 4; r++)
-    sts128(rowBase + ((uint32_t((4 * h + r) ^ (t & 3))) << 4), make_uint4(o[r][0], o[r][1], o[r][2], o[r][3]));
+#pragma unroll
+    for (int c = 0; c < 4; c++) o[r][c] = band_word(d, r, c);
 }
 
 // Outliers of the band: rank k (segment order = small tile, then position) -> exponent byte, ORed into the

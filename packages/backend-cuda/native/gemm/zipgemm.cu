@@ -574,10 +574,10 @@ int stream_occupancy(const GemmTuning& t) { return (t.nTile == 8 ? 3 : 2) + (t.v
 bool resolve(int M, int K, int N, const GemmTuning& in, GemmTuning* out) {
   GemmTuning t = in;
   if (t.variant == 0 && t.nTile == 0) {
-    // v9 measurements (bench/results/zipgemm-h100.json, dev/NOTES.md): the stream schedule beats v4 at N <= 8 on
-    // every Llama shape, and at N <= 16 where M <= 1.25 K; v4 keeps tall matrices at N 9-16 and N > 16.
-    // (N <= 16 is one token chunk at nTile 8/16.)
-    if (!thin_grid(M, 1) && (N <= 8 || (N <= 16 && 4LL * M <= 5LL * K))) t.variant = 9;
+    // v9 measurements (bench/results/zipgemm-h100.json, dev/NOTES.md): the stream schedule beats v4 at N <= 16 on
+    // every Llama shape since its split-K cost model (same-run N = 16: 6144x4096 26.7 vs 30.9 us, 28672x4096 92.3 vs
+    // 100.7, 57344x8192 291.6 vs 324.9). (N <= 16 is one token chunk at nTile 8/16.)
+    if (!thin_grid(M, 1) && N <= 16) t.variant = 9;
     // v10 measurements (dev/NOTES.md): decoding once per CTA for up to 64 tokens beats v4 at N = 33-64 on all
     // eight shapes (and decompress + cuBLAS there), and at N = 17-32 except on tall matrices (M >= 4K).
     else if (N > 16 && N <= 64 && (N > 32 || (long long)M < 4LL * K)) t.variant = 10;

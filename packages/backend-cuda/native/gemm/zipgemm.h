@@ -70,8 +70,8 @@ struct GemmTuning {
   // warps, per-warp outlier ranks); 5 = 8 consumer warps (two K tiles in flight per band) with outlier ranks
   // computed by the producer warp; 6 = 8 consumer warps with per-warp ranks; 7 = 4 consumer warps with
   // producer ranks. Variants 5 and 7 need >= 3 / 2 stages (raised silently). 8/9 = the stream schedule
-  // (zipgemm_stream.cu: a warp per 64x64 tile, nTile 8/16, registers for 3/4 CTAs per SM; the default at N <= 8
-  // and at N <= 16 where M <= 1.25 K); 10/11 = the wide schedule (zipgemm_wide.cu: one decode per CTA shared
+  // (zipgemm_stream.cu: a warp per 64x64 tile, nTile 8/16, registers for 3/4 CTAs per SM; the default at
+  // N <= 16); 10/11 = the wide schedule (zipgemm_wide.cu: one decode per CTA shared
   // by nTile 16/32/64 tokens; 11 = one more CTA per SM; 10 is the default at N = 17-64, 17-32 only where
   // M < 4K). Every variant's dense twin is bit-identical to its own zipgemm (zipgemm and dense_gemm with the
   // same tuning resolve identically).

@@ -1,7 +1,8 @@
-// ZipGEMM v10, the "wide" schedule: for 16-64 tokens per call. The stream schedule (zipgemm_stream.cu) gives
-// each warp whole 64x64 tiles; its accumulators (64 rows x tokens) and activation registers grow with N, so
-// beyond 8-16 tokens it re-decodes the weights per token chunk, and v4 re-decodes per 64 tokens through a TMA
-// ring with ~10 us of fixed cost. v10 decodes each weight once per CTA and reuses it for up to 64 tokens:
+// ZipGEMM v10, the "wide" schedule: for 17-64 tokens per call (token tiles of 16, 32 or 64). The stream
+// schedule (zipgemm_stream.cu) gives each warp whole 64x64 tiles; its accumulators (64 rows x tokens) and
+// activation registers grow with N, so beyond 8-16 tokens it re-decodes the weights per token chunk, and v4
+// re-decodes per 64 tokens through a TMA ring with ~10 us of fixed cost. v10 decodes each weight once per CTA
+// and reuses it for up to 64 tokens:
 //
 // - CTA = 4 warps on one 64-row band over a contiguous K range; split-K CTAs form a cluster and reduce
 //   through DSMEM in rank order (deterministic; the dense twin runs the same schedule, so zipgemm == dense

@@ -36,8 +36,9 @@ namespace cg = cooperative_groups;
 constexpr int kTileBytes = 4 * kScratch;  // one decoded 64x64 tile: 4 bands of 2 KB
 
 // Per-thread state of the kernel, held in registers: every member function is inlined and indexes the ring
-// with compile-time slots (the main loop is unrolled by two).
-template <bool kZip, int NT, int kRing>
+// with compile-time slots (the main loop is unrolled by two). The ring holds two tiles: a third ran no faster
+// on any Llama shape at N 16-64 (dev/NOTES.md), so the weights in flight are not what limits the schedule.
+template <bool kZip, int NT>
 struct WideCta {
   static constexpr int NB = NT / 16;     // n8 token tiles per warp (a warp covers NT/2 tokens)
   static constexpr int XR = NT / 16;     // activation rows (16 B of bf16 each) a thread stages per tile
@@ -49,8 +50,8 @@ struct WideCta {
   uint32_t smemBase;   // stage s: tile at smemBase + s * kStage, activations after it
   uint32_t* cnt;       // [2][4] outlier counts per band, by tile parity
   TilePtrs<kZip> ptr;  // the next tile to fetch
-  BandRegs<kZip> ring[kRing];  // tile k0 + i in slot i % kRing
-  SegRegs seg[kRing];
+  BandRegs<kZip> ring[2];  // tile k0 + i in slot i % 2
+  SegRegs seg[2];
   int offBase;
   uint32_t offReg;
   float4 xr[XR][2];    // activations of the next tile: rows tid/8 + 16i, columns 8 (tid & 7) .. + 7
@@ -191,29 +192,28 @@ struct WideCta {
     }
   }
 
-  // Step j of the main loop (tile k0 + j in stage j & 1). D: ring slot of tile j + 1 (== (j + 1) % kRing).
+  // Step j of the main loop (tile k0 + j in stage j & 1). D: ring slot and stage of tile j + 1; tile j + 2 is
+  // in slot D ^ 1.
   template <int D>
   __device__ __forceinline__ void step(int j) {
-    constexpr int D2 = (D + 1) % kRing;  // slot of tile j + 2
     const int T = k1 - k0, st = (j + 1) & 1;
     if (j + 1 < T) {
       decode(ring[D], seg[D], st, st);
       store_x(st);
-      if (j + 1 + kRing < T) fetch(ring[D], seg[D], k0 + j + 1 + kRing);
+      if (j + 3 < T) fetch(ring[D], seg[D], k0 + j + 3);
       if (j + 2 < T) load_x(k0 + j + 2);
     }
     multiply(st ^ 1);
     // Tile j + 2 (decoded in the next step): counting its plane words after the multiply gives their loads
     // that much longer to land.
-    if (j + 2 < T) publish_count(ring[D2], st ^ 1);
+    if (j + 2 < T) publish_count(ring[D ^ 1], st ^ 1);
     __syncthreads();
   }
 
   __device__ __forceinline__ void run() {
     const int T = k1 - k0;
-#pragma unroll
-    for (int i = 0; i < kRing; i++)
-      if (i < T) fetch(ring[i], seg[i], k0 + i);
+    if (T > 0) fetch(ring[0], seg[0], k0);
+    if (T > 1) fetch(ring[1], seg[1], k0 + 1);
     // Programmatic dependent launch: weights stream before the grid dependency resolves; activations after.
     griddep_launch_dependents();
     griddep_wait();
@@ -226,23 +226,20 @@ struct WideCta {
     if (T > 0) {
       decode(ring[0], seg[0], 0, 0);
       store_x(0);
-      if (T > kRing) fetch(ring[0], seg[0], k0 + kRing);
+      if (T > 2) fetch(ring[0], seg[0], k0 + 2);
       if (T > 1) load_x(k0 + 1);
     }
     __syncthreads();
-    for (int j = 0; j < T; j += kRing) {
-      step<1 % kRing>(j);
-      if (j + 1 < T) step<2 % kRing>(j + 1);
-      if constexpr (kRing == 3) {
-        if (j + 2 < T) step<0>(j + 2);
-      }
+    for (int j = 0; j < T; j += 2) {
+      step<1>(j);
+      if (j + 1 < T) step<0>(j + 1);
     }
   }
 };
 
-template <bool kZip, int NT, int kMinBlocks, int kRing>
+template <bool kZip, int NT, int kMinBlocks>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) wide_kernel(const __grid_constant__ Params p) {
-  using Cta = WideCta<kZip, NT, kRing>;
+  using Cta = WideCta<kZip, NT>;
   constexpr int kStage = Cta::kStage;
   constexpr int kPartBytes = NT * kPartStride * 4;
   constexpr int kSmem = 2 * kStage > kPartBytes ? 2 * kStage : kPartBytes;
@@ -292,16 +289,14 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) wide_kernel(const __grid
 
 // Schedule variants (V = GemmTuning::variant - 10): resident CTAs per SM the registers are capped for (64 tokens
 // need ~40 more registers than 16-32: accumulators and staged activations). V = 0 (v10): 4 CTAs per SM at
-// nTile 16/32, 3 at 64; V = 1 (v11): one more. Both keep a register ring of two tiles: three ran no faster on
-// any Llama shape at N 16-64 (dev/NOTES.md), so the weights in flight are not what limits the schedule.
+// nTile 16/32, 3 at 64; V = 1 (v11): one more.
 template <int NT, int V>
 constexpr int occupancy() {
   return (NT == 64 ? 3 : 4) + (V == 1 ? 1 : 0);
 }
-constexpr int kRingTiles = 2;
 template <bool kZip, int NT, int V>
 constexpr auto kernel_of() {
-  return wide_kernel<kZip, NT, occupancy<NT, V>(), kRingTiles>;
+  return wide_kernel<kZip, NT, occupancy<NT, V>()>;
 }
 
 template <bool kZip, int NT, int V>

@@ -25,22 +25,13 @@ constexpr int kDecompressCtasPerSm = 4;  // registers capped for 4 resident CTAs
 // Ors the band's outlier exponents (ranks k.. in the tile's segment, by element order) into the lane's registers.
 __device__ __forceinline__ void patch_regs(uint32_t om, const SegRegs& g, const stream::Params& p, uint32_t k,
                                            bool inRegs, uint32_t (&o)[4][4]) {
-  uint32_t m = om;
-  while (__any_sync(0xffffffffu, m != 0u)) {
-    const uint32_t word = __shfl_sync(0xffffffffu, g.word, int((k >> 2) & 31u));
-    if (m) {
-      const uint32_t e = uint32_t(__ffs(m) - 1);
-      m &= m - 1u;
-      uint32_t ex = __byte_perm(word, 0u, 0x4440u | (k & 3u));
-      if (!inRegs && k >= uint32_t(stream::kSegReg)) ex = k < g.len ? uint32_t(__ldg(p.outliers + g.off + k)) : 0u;
-      k++;
-      // element e = 8 r + col sits in o[r][col / 2], low half for even col
-      const uint32_t v = ex << (7 + 16 * (e & 1u)), wi = e >> 1;
+  stream::for_each_outlier(om, g, p, k, !inRegs, [&](uint32_t e, uint32_t ex) {
+    // element e = 8 r + col sits in o[r][col / 2], low half for even col
+    const uint32_t v = ex << (7 + 16 * (e & 1u)), wi = e >> 1;
 #pragma unroll
-      for (int i = 0; i < 16; i++)
-        if (wi == uint32_t(i)) o[i >> 2][i & 3] |= v;
-    }
-  }
+    for (int i = 0; i < 16; i++)
+      if (wi == uint32_t(i)) o[i >> 2][i & 3] |= v;
+  });
 }
 
 __global__ void __launch_bounds__(32 * kDecompressWarps, kDecompressCtasPerSm)

@@ -207,6 +207,26 @@ __device__ __forceinline__ void decode_band_regs(const BandRegs<true>& B, const 
     for (int c = 0; c < 4; c++) o[r][c] = band_word(d, r, c);
 }
 
+// Visits the band's outliers (mask om, ranks k, k + 1, ... in the tile's segment, in element order): apply(e, ex)
+// for this lane's element e and its exponent byte ex. The exponent comes from the segment's register copy, or
+// from global memory for ranks past it when `beyondRegs` (warp-uniform) says some may be.
+template <class Apply>
+__device__ __forceinline__ void for_each_outlier(uint32_t om, const SegRegs& g, const Params& p, uint32_t k,
+                                                 bool beyondRegs, Apply apply) {
+  uint32_t m = om;
+  while (__any_sync(0xffffffffu, m != 0u)) {
+    const uint32_t word = __shfl_sync(0xffffffffu, g.word, int((k >> 2) & 31u));
+    if (m) {
+      const uint32_t e = uint32_t(__ffs(m) - 1);
+      m &= m - 1u;
+      uint32_t ex = __byte_perm(word, 0u, 0x4440u | (k & 3u));
+      if (beyondRegs && k >= uint32_t(kSegReg)) ex = k < g.len ? uint32_t(__ldg(p.outliers + g.off + k)) : 0u;
+      k++;
+      apply(e, ex);
+    }
+  }
+}
+
 // Outliers of the band: rank k (segment order = small tile, then position) -> exponent byte, ORed into the
 // zero exponent the table gave them. k: this lane's first rank in the tile's segment (from tile_ranks);
 // inRegs (warp-uniform): every rank of the band is < 128, i.e. inside the register copy of the segment.
@@ -214,10 +234,10 @@ __device__ __forceinline__ void patch_band(uint32_t om, const SegRegs& g, const 
                                            uint32_t rowBase, int lane) {
   // Element e (0..31) of the lane sits at rowBase + 64h + ((row ^ (t&3)) << 4) + 2 col = rowBase + 64h + ((e ^ 8(t&3)) << 1).
   const uint32_t laneBase = rowBase + uint32_t(lane & 1) * 64, swz = uint32_t((lane >> 1) & 3) << 3;
-  uint32_t m = om;
   if (inRegs) {
     // Common case: every rank is inside the register copy of the segment. Branch-free body: a lane that is done
     // re-reads element 31 and skips the store.
+    uint32_t m = om;
     while (__any_sync(0xffffffffu, m != 0u)) {
       const uint32_t word = __shfl_sync(0xffffffffu, g.word, int(k >> 2));
       const uint32_t e = uint32_t(__ffs(m | 0x80000000u) - 1);
@@ -228,18 +248,10 @@ __device__ __forceinline__ void patch_band(uint32_t om, const SegRegs& g, const 
       k++;
     }
   } else {
-    while (__any_sync(0xffffffffu, m != 0u)) {
-      const uint32_t word = __shfl_sync(0xffffffffu, g.word, int((k >> 2) & 31u));
-      if (m) {
-        const uint32_t e = uint32_t(__ffs(m) - 1);
-        m &= m - 1u;
-        uint32_t ex = __byte_perm(word, 0u, 0x4440u | (k & 3u));
-        if (k >= uint32_t(kSegReg)) ex = k < g.len ? uint32_t(__ldg(p.outliers + g.off + k)) : 0u;
-        k++;
-        const uint32_t a = laneBase + ((e ^ swz) << 1);
-        sts_u16(a, lds_u16(a) | (ex << 7));
-      }
-    }
+    for_each_outlier(om, g, p, k, true, [&](uint32_t e, uint32_t ex) {
+      const uint32_t a = laneBase + ((e ^ swz) << 1);
+      sts_u16(a, lds_u16(a) | (ex << 7));
+    });
   }
 }
 

@@ -337,7 +337,6 @@ function checkShapes(source: ModelSource, c: ModelConfig, lmHeadName: string): v
   }
 }
 
-/** Brings a stored matrix into the form the mode uploads. */
 /** Device key of a layer's fused projection (not a tensor name of the source). */
 function fusedKey(layer: number, which: 'qkv' | 'gateUp'): string {
   return `model.layers.${layer}.fused.${which}`;
@@ -395,6 +394,7 @@ export function fuseRows(parts: readonly WeightSource[]): WeightSource | null {
   return null;
 }
 
+/** Brings a stored matrix into the form the mode uploads. */
 async function convert(src: WeightSource, mode: WeightMode, pool: EncoderPool | null, rawAllowed: boolean): Promise<WeightSource> {
   if (mode === 'zipgemm') {
     if (src.storage === 'tca-tbe') return src;

@@ -11,3 +11,10 @@ step() {
   summary+=("$(printf '%-14s rc=%-3s %4ss' "$name" "$rc" "$((SECONDS - t0))")")
   echo "== $name rc=$rc ($((SECONDS - t0)) s)" >>"$log"
 }
+
+# The GPU model in lower case (h100, h200, ...): result files are named by it.
+gpu_tag() {
+  local t
+  t="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | grep -oiE '[A-Z][0-9]{2,4}' | head -1 | tr 'A-Z' 'a-z')"
+  echo "${t:-gpu}"
+}

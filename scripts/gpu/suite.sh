@@ -25,6 +25,6 @@ step runtime-e2e 150 bash packages/runtime/scripts/gpu-e2e.sh
 step webgpu-tests 100 bash "$hr" node .carry/gpu/backend-webgpu-tests.mjs --json "$OUT/webgpu-tests.json"
 step webgpu-run 45 bash -c "bash $hr zipserv run models/stories260K --prompt-ids 1 -n 16 --temperature 0 --backend webgpu --json > '$OUT/webgpu-run.json'"
 step webgpu-bench 120 bash "$hr" node .carry/gpu/webgpu-bench.mjs --shapes llama3-8b --n 1,4,16,64 --out "$OUT/webgpu-bench.json"
-step bench-e2e 170 bash "$hr" zipserv bench e2e --model synthetic:llama-3-8b --backend cuda --batch 1,8 --prompt-len 128 --gen 64 --json "$OUT/e2e-h100.json"
+step bench-e2e 170 bash "$hr" zipserv bench e2e --model synthetic:llama-3-8b --backend cuda --batch 1,8 --prompt-len 128 --gen 64 --json "$OUT/e2e-$(gpu_tag).json"
 grep -vE '^Warning|^ - While|^    at ' "$log" | grep -E '^\||^==|FAIL|fail|bar|tok/s|zipgemm|dense|vendor|greedy|logits|passed' | tail -60
 printf '%s\n' "${summary[@]}"

@@ -1,12 +1,12 @@
-// Renders bench/results/zipgemm-h100.{svg,md} from the harness JSON:
-//   node packages/backend-cuda/dev/report.mjs bench/results/zipgemm-h100.json
+// Renders bench/results/zipgemm-<gpu>.{svg,md} from the harness JSON:
+//   node packages/backend-cuda/dev/report.mjs bench/results/zipgemm-h200.json
 // The SVG plots speedup over cuBLAS (zipgemm) against N, one line per shape. The markdown table
 // also shows 'auto' (the path the harness's choose_gemm_path picked, recorded per case) and which
 // issue-3 bars are met.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 const input = process.argv[2];
-if (!input) throw new Error('usage: report.mjs <zipgemm-h100.json>');
+if (!input) throw new Error('usage: report.mjs <zipgemm-GPU.json>');
 const d = JSON.parse(readFileSync(input, 'utf8'));
 const base = input.replace(/\.json$/, '');
 const autoIsZip = (M, K, N) => get(M, K, N).auto === 'zipgemm';
@@ -81,6 +81,6 @@ if (existsSync(nopdlPath)) {
   md += `weight stream overlaps the previous call's tail, as in a CUDA-graph decode step. With it off (every call isolated, `;
   md += `\`${n.command.replace(/ --json \S+/, '')}\` with ZIPSERV_NO_PDL=1): N 1-16 geomean vs cuBLAS 8B ${g('8B').toFixed(2)}x, 70B ${g('70B').toFixed(2)}x.\n`;
 }
-md += `\n![speedup](zipgemm-h100.svg)\n`;
+md += `\n![speedup](${base.split('/').at(-1)}.svg)\n`;
 writeFileSync(`${base}.md`, md);
 console.log(`wrote ${base}.svg and ${base}.md`);

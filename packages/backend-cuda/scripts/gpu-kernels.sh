@@ -13,6 +13,9 @@ mkdir -p "$out"
 bin=.carry/gemm/zipgemm_bench
 [ -x "$bin" ] || { echo "gpu-kernels: $bin missing: run packages/backend-cuda/dev/build.sh first" >&2; exit 2; }
 sha="$(cat .carry/gemm/GIT_SHA 2>/dev/null || echo unknown)"
+# Result files are named by the GPU model (zipgemm-$gpu_tag.json, zipgemm-h200.json, ...).
+gpu_tag="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | grep -oiE '[A-Z][0-9]{2,4}' | head -1 | tr 'A-Z' 'a-z')"
+gpu_tag="${gpu_tag:-gpu}"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,power.draw,temperature.gpu --format=csv,noheader | tee "$out/gpu.txt"
 case "$mode" in
   sanitize)
@@ -41,11 +44,11 @@ case "$mode" in
   full)
     # ZS_SHAPES: extra/other shapes; ZS_VARIANTS: schedules timed beside the default in every case.
     "$bin" --shapes "${ZS_SHAPES:-llama3-8b,llama3-70b}" --ns ${ZS_NS:-1,2,4,8,16,32,64,128,512,2048} --repeats 7 --iters 20 --git "$sha" \
-      ${ZS_VARIANTS:+--variants "$ZS_VARIANTS"} --json "$out/zipgemm-h100.json" > "$out/full.log" 2>&1
+      ${ZS_VARIANTS:+--variants "$ZS_VARIANTS"} --json "$out/zipgemm-$gpu_tag.json" > "$out/full.log" 2>&1
     rc=$?
     # The same timings with programmatic dependent launch off (each call isolated), N <= 16.
     ZIPSERV_NO_PDL=1 "$bin" --shapes "${ZS_SHAPES:-llama3-8b,llama3-70b}" --ns 1,2,4,8,16 --repeats 5 --iters 20 --no-correctness --git "$sha" \
-      --json "$out/zipgemm-h100-nopdl.json" > "$out/nopdl.log" 2>&1 || tail -n 5 "$out/nopdl.log"
+      --json "$out/zipgemm-$gpu_tag-nopdl.json" > "$out/nopdl.log" 2>&1 || tail -n 5 "$out/nopdl.log"
     grep -E "FAIL|correctness failures|device|copy" "$out/full.log" | head -n 30
     sed -n '/^shape /,$p' "$out/full.log"
     [ $rc -eq 0 ] || { tail -n 20 "$out/full.log"; exit $rc; }
@@ -138,7 +141,7 @@ PY
     extra=""
     [ "$best" != 4 ] && extra="--variants 4"
     timeout 300 "$bin" --shapes llama3-8b,llama3-70b --ns 1,2,4,8,16,32,64,128,512 --repeats 7 --iters 20 --variant "$best" $extra \
-      --git "$sha" --json "$out/zipgemm-h100.json" > "$out/full.log" 2>&1
+      --git "$sha" --json "$out/zipgemm-$gpu_tag.json" > "$out/full.log" 2>&1
     echo "full rc=$? (t=${SECONDS}s)"
     grep -E "FAIL|correctness failures|device|copy" "$out/full.log" | head -n 20
     sed -n '/^shape /,$p' "$out/full.log"

@@ -124,6 +124,7 @@ describe('conformance registration', () => {
       'matmul.decompress+vendor': "weight path 'decompress+vendor' not in capabilities.weightPaths",
       'attention.decode': "op 'attention' not in capabilities.ops",
       'attention.prefill': "op 'attention' not in capabilities.ops",
+      'attention.long-context': "op 'attention' not in capabilities.ops",
       'attention.bf16-cache': "op 'attention' not in capabilities.ops",
       'graph.sequence': "op 'attention' not in capabilities.ops",
     });

@@ -3,6 +3,7 @@
 #include "addon/graph.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "addon/gemm_bridge.h"
@@ -120,9 +121,110 @@ Path resolve_path(const NodeReader& r, const std::string& name, const DeviceWeig
   return p;
 }
 
-/** Lowers one node to a step; `scratchNeed` grows to the bytes of scratch the step uses. */
-Step lower(DeviceState& st, CompiledGraph& g, const NodeReader& r, size_t& scratchNeed,
-           std::vector<std::vector<float>>& ropeTables, std::vector<size_t*>& ropeOffsets) {
+/** What lowering gathers across nodes: scratch and counter sizes, the RoPE tables to pack. */
+struct Lowering {
+  DeviceState& st;
+  CompiledGraph& g;
+  size_t scratchNeed = 0;   // bytes of shared scratch the largest step uses
+  size_t counterNeed = 0;   // attention arrival counters the largest attention node uses
+  std::vector<std::vector<float>> ropeTables;
+  std::vector<size_t*> ropeOffsets;  // where each table lands in g.constants, filled after lowering
+};
+
+/** A rope node's arguments; the frequency table's address is known only after all tables are packed, so the
+ *  launch reads it through `tableOffset`. */
+struct RopeNode {
+  ops::RopeArgs args;
+  std::shared_ptr<size_t> tableOffset;
+  int xId;
+  const float* table(const CompiledGraph* g) const {
+    return reinterpret_cast<const float*>(static_cast<const char*>(g->constants->ptr) + *tableOffset);
+  }
+};
+
+RopeNode read_rope(Lowering& L, const NodeReader& r) {
+  const int N = r.i("N"), rowWidth = r.i("rowWidth"), firstHead = r.i("firstHead"), numHeads = r.i("numHeads");
+  const int headDim = r.i("headDim");
+  if (headDim % 2 || firstHead < 0 || (firstHead + numHeads) * headDim > rowWidth) r.fail("heads exceed the row");
+  float* x = static_cast<float*>(r.buf("x", sz(N, rowWidth, F32)));
+  const int32_t* positions = static_cast<const int32_t*>(r.buf("positions", sz(N, I32)));
+  RopeScalingDesc scaling;
+  const Napi::Value sc = r.raw("scaling");
+  if (sc.IsObject()) {
+    const Napi::Object so = sc.As<Napi::Object>();
+    scaling.type = so.Get("type").ToString().Utf8Value();
+    auto f = [&](const char* k, double& dst) {
+      if (so.Get(k).IsNumber()) dst = so.Get(k).As<Napi::Number>().DoubleValue();
+    };
+    f("factor", scaling.factor);
+    f("lowFreqFactor", scaling.lowFreqFactor);
+    f("highFreqFactor", scaling.highFreqFactor);
+    f("originalMaxPositionEmbeddings", scaling.originalMaxPositionEmbeddings);
+  }
+  try {
+    L.ropeTables.push_back(rope_inv_freq(r.num("theta"), headDim, scaling));
+  } catch (const std::invalid_argument& e) {
+    r.fail(e.what());
+  }
+  RopeNode node{{x, positions, nullptr, N, rowWidth, firstHead, numHeads, headDim}, std::make_shared<size_t>(0), r.i("x")};
+  L.ropeOffsets.push_back(node.tableOffset.get());
+  return node;
+}
+
+struct KvAppendNode {
+  ops::KvAppendArgs args;
+  int N, rowWidth, qkvId;
+};
+
+KvAppendNode read_kv_append(const NodeReader& r) {
+  const int N = r.i("N"), rowWidth = r.i("rowWidth"), kOffset = r.i("kOffset"), vOffset = r.i("vOffset");
+  const int kvWidth = r.i("kvWidth");
+  const long long numSlots = static_cast<long long>(r.num("numSlots"));
+  const bool bf16 = r.flag("bf16");
+  if (kOffset < 0 || vOffset < 0 || kOffset + kvWidth > rowWidth || vOffset + kvWidth > rowWidth) {
+    r.fail("k/v columns exceed the row width");
+  }
+  const float* qkv = static_cast<const float*>(r.buf("qkv", sz(N, rowWidth, F32)));
+  const size_t cacheBytes = static_cast<size_t>(numSlots) * kvWidth * (bf16 ? BF16 : F32);
+  void* kc = r.buf("kCache", cacheBytes);
+  void* vc = r.buf("vCache", cacheBytes);
+  const int32_t* slots = static_cast<const int32_t*>(r.buf("slots", sz(N, I32)));
+  return {{qkv, kOffset, vOffset, kvWidth, kc, vc, bf16, numSlots, slots}, N, rowWidth, r.i("qkv")};
+}
+
+/** A rope node followed by a kvAppend of the same rows: one fused launch (ops/rope_kv_append.cu, same bits). */
+bool fusable(const RopeNode& rope, const KvAppendNode& kv) {
+  return rope.xId == kv.qkvId && rope.args.N == kv.N && rope.args.rowWidth == kv.rowWidth;
+}
+
+Step lower_rope(const RopeNode& rope, const CompiledGraph* g) {
+  return [=](cudaStream_t s, void*) {
+    const ops::RopeArgs& a = rope.args;
+    return ops::rope(a.x, a.positions, rope.table(g), a.N, a.rowWidth, a.firstHead, a.numHeads, a.headDim, s);
+  };
+}
+
+Step lower_kv_append(const KvAppendNode& kv) {
+  return [=](cudaStream_t s, void*) {
+    const ops::KvAppendArgs& a = kv.args;
+    return ops::kv_append(a.qkv, kv.N, kv.rowWidth, a.kOffset, a.vOffset, a.kCache, a.vCache, a.bf16Cache,
+                          a.numSlots, a.kvWidth, a.slots, s);
+  };
+}
+
+Step lower_rope_kv_append(const RopeNode& rope, const KvAppendNode& kv, const CompiledGraph* g) {
+  return [=](cudaStream_t s, void*) {
+    ops::RopeArgs a = rope.args;
+    a.invFreq = rope.table(g);
+    return ops::rope_kv_append(a, kv.args, s);
+  };
+}
+
+/** Lowers one node to a step; L.scratchNeed grows to the bytes of scratch the step uses. */
+Step lower(Lowering& L, const NodeReader& r) {
+  DeviceState& st = L.st;
+  CompiledGraph& g = L.g;
+  size_t& scratchNeed = L.scratchNeed;
   const std::string& op = r.op();
   if (op == "matmul") {
     const int N = r.i("N"), K = r.i("K"), M = r.i("M"), ldy = r.i("ldy"), outOffset = r.i("outOffset");
@@ -209,56 +311,8 @@ Step lower(DeviceState& st, CompiledGraph& g, const NodeReader& r, size_t& scrat
       return ops::rmsnorm(x, wt, out, rows, rowWidth, offset, width, groupSize, eps, s);
     };
   }
-  if (op == "rope") {
-    const int N = r.i("N"), rowWidth = r.i("rowWidth"), firstHead = r.i("firstHead"), numHeads = r.i("numHeads");
-    const int headDim = r.i("headDim");
-    if (headDim % 2 || firstHead < 0 || (firstHead + numHeads) * headDim > rowWidth) r.fail("heads exceed the row");
-    float* x = static_cast<float*>(r.buf("x", sz(N, rowWidth, F32)));
-    const int32_t* positions = static_cast<const int32_t*>(r.buf("positions", sz(N, I32)));
-    RopeScalingDesc scaling;
-    const Napi::Value sc = r.raw("scaling");
-    if (sc.IsObject()) {
-      const Napi::Object so = sc.As<Napi::Object>();
-      scaling.type = so.Get("type").ToString().Utf8Value();
-      auto f = [&](const char* k, double& dst) {
-        if (so.Get(k).IsNumber()) dst = so.Get(k).As<Napi::Number>().DoubleValue();
-      };
-      f("factor", scaling.factor);
-      f("lowFreqFactor", scaling.lowFreqFactor);
-      f("highFreqFactor", scaling.highFreqFactor);
-      f("originalMaxPositionEmbeddings", scaling.originalMaxPositionEmbeddings);
-    }
-    try {
-      ropeTables.push_back(rope_inv_freq(r.num("theta"), headDim, scaling));
-    } catch (const std::invalid_argument& e) {
-      r.fail(e.what());
-    }
-    // The table's device address is known only after all tables are packed: read it at launch.
-    auto offset = std::make_shared<size_t>(0);
-    ropeOffsets.push_back(offset.get());
-    CompiledGraph* graph = &g;
-    return [=](cudaStream_t s, void*) {
-      const float* inv = reinterpret_cast<const float*>(static_cast<const char*>(graph->constants->ptr) + *offset);
-      return ops::rope(x, positions, inv, N, rowWidth, firstHead, numHeads, headDim, s);
-    };
-  }
-  if (op == "kvAppend") {
-    const int N = r.i("N"), rowWidth = r.i("rowWidth"), kOffset = r.i("kOffset"), vOffset = r.i("vOffset");
-    const int kvWidth = r.i("kvWidth");
-    const long long numSlots = static_cast<long long>(r.num("numSlots"));
-    const bool bf16 = r.flag("bf16");
-    if (kOffset < 0 || vOffset < 0 || kOffset + kvWidth > rowWidth || vOffset + kvWidth > rowWidth) {
-      r.fail("k/v columns exceed the row width");
-    }
-    const float* qkv = static_cast<const float*>(r.buf("qkv", sz(N, rowWidth, F32)));
-    const size_t cacheBytes = static_cast<size_t>(numSlots) * kvWidth * (bf16 ? BF16 : F32);
-    void* kc = r.buf("kCache", cacheBytes);
-    void* vc = r.buf("vCache", cacheBytes);
-    const int32_t* slots = static_cast<const int32_t*>(r.buf("slots", sz(N, I32)));
-    return [=](cudaStream_t s, void*) {
-      return ops::kv_append(qkv, N, rowWidth, kOffset, vOffset, kc, vc, bf16, numSlots, kvWidth, slots, s);
-    };
-  }
+  if (op == "rope") return lower_rope(read_rope(L, r), &g);
+  if (op == "kvAppend") return lower_kv_append(read_kv_append(r));
   if (op == "attention") {
     ops::AttentionParams p{};
     p.N = r.i("N");
@@ -284,7 +338,14 @@ Step lower(DeviceState& st, CompiledGraph& g, const NodeReader& r, size_t& scrat
     p.out = static_cast<float*>(r.buf("out", sz(p.N, p.H, p.hd) * F32));
     const size_t ws = ops::plan_attention(p, st.prop.multiProcessorCount);
     scratchNeed = std::max(scratchNeed, ws);
-    return [=](cudaStream_t s, void* scratch) { return ops::attention(p, scratch, s); };
+    const bool counted = ops::attention_counter_count(p) > 0;
+    L.counterNeed = std::max(L.counterNeed, ops::attention_counter_count(p));
+    const CompiledGraph* graph = &g;
+    return [=](cudaStream_t s, void* scratch) {
+      ops::AttentionParams q = p;
+      q.counters = counted ? static_cast<unsigned*>(graph->counters->ptr) : nullptr;
+      return ops::attention(q, scratch, s);
+    };
   }
   if (op == "siluMul") {
     const int N = r.i("N"), I = r.i("I");
@@ -317,6 +378,14 @@ Step lower(DeviceState& st, CompiledGraph& g, const NodeReader& r, size_t& scrat
   r.fail("op not supported by the CUDA backend");
 }
 
+/** ZIPSERV_GRAPH_SKIP=op,op,...: a profiling aid that leaves those steps (by op name, "rope+kvAppend" for the
+ *  fused pair) out of the captured graph, so timing the rest attributes step time to op families. The graph's
+ *  results are then meaningless: never set it outside such a measurement. Returned as ",a,b," for lookups. */
+std::string profile_skip_list() {
+  const char* v = std::getenv("ZIPSERV_GRAPH_SKIP");
+  return v && *v ? "," + std::string(v) + "," : std::string();
+}
+
 }  // namespace
 
 CompiledGraph::~CompiledGraph() {
@@ -330,16 +399,40 @@ std::unique_ptr<CompiledGraph> compile_graph(DeviceState& st, const Napi::Array&
   g->nodeCount = static_cast<int>(nodes.Length());
   std::vector<Step> steps;
   std::vector<std::string> names;
-  std::vector<std::vector<float>> ropeTables;
-  std::vector<size_t*> ropeOffsets;
-  size_t scratchNeed = 0;
-  for (uint32_t i = 0; i < nodes.Length(); ++i) {
+  Lowering L{st, *g};
+  const bool fuse = std::getenv("ZIPSERV_NO_FUSE") == nullptr;
+  const uint32_t count = nodes.Length();
+  auto node = [&](uint32_t i) {
     const Napi::Value v = nodes.Get(i);
     if (!v.IsObject()) throw std::invalid_argument("graph node " + std::to_string(i) + " is not an object");
-    NodeReader reader(st, *g, v.As<Napi::Object>(), static_cast<int>(i));
-    steps.push_back(lower(st, *g, reader, scratchNeed, ropeTables, ropeOffsets));
+    return NodeReader(st, *g, v.As<Napi::Object>(), static_cast<int>(i));
+  };
+  for (uint32_t i = 0; i < count; ++i) {
+    NodeReader reader = node(i);
+    if (fuse && reader.op() == "rope" && i + 1 < count) {
+      NodeReader next = node(i + 1);
+      if (next.op() == "kvAppend") {
+        const RopeNode rope = read_rope(L, reader);
+        const KvAppendNode kv = read_kv_append(next);
+        if (fusable(rope, kv)) {
+          steps.push_back(lower_rope_kv_append(rope, kv, g.get()));
+          names.push_back("rope+kvAppend");
+        } else {
+          steps.push_back(lower_rope(rope, g.get()));
+          names.push_back("rope");
+          steps.push_back(lower_kv_append(kv));
+          names.push_back("kvAppend");
+        }
+        ++i;
+        continue;
+      }
+    }
+    steps.push_back(lower(L, reader));
     names.push_back(reader.op());
   }
+  const std::vector<std::vector<float>>& ropeTables = L.ropeTables;
+  const std::vector<size_t*>& ropeOffsets = L.ropeOffsets;
+  const size_t scratchNeed = L.scratchNeed;
   // Pack the RoPE tables into one constant buffer (uploaded before capture: capture cannot copy from
   // pageable memory).
   if (!ropeTables.empty()) {
@@ -354,6 +447,7 @@ std::unique_ptr<CompiledGraph> compile_graph(DeviceState& st, const Napi::Array&
                           st.stream),
           "upload of RoPE tables");
   }
+  if (L.counterNeed) g->counters = std::make_shared<DeviceBuffer>(&st, L.counterNeed * sizeof(unsigned), true);
   g->scratch = st.scratch(scratchNeed);
   void* scratch = g->scratch ? g->scratch->ptr : nullptr;
   check(cudaStreamSynchronize(st.stream), "cudaStreamSynchronize before capture");
@@ -362,7 +456,9 @@ std::unique_ptr<CompiledGraph> compile_graph(DeviceState& st, const Napi::Array&
   // Relaxed: lazy kernel loading and cuBLAS's one-time setup may make calls that the stricter modes
   // refuse during capture; nothing in the steps touches other streams.
   check(cudaStreamBeginCapture(st.stream, cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
+  const std::string skip = profile_skip_list();
   for (size_t i = 0; i < steps.size(); ++i) {
+    if (!skip.empty() && skip.find("," + names[i] + ",") != std::string::npos) continue;
     const cudaError_t err = steps[i](st.stream, scratch);
     if (err != cudaSuccess) {
       cudaGraph_t broken = nullptr;

@@ -21,6 +21,7 @@ struct CompiledGraph {
   std::vector<WeightRef> weights;
   BufferRef scratch;      // shared scratch at capture time
   BufferRef constants;    // RoPE frequency tables
+  BufferRef counters;     // attention's split-arrival counters (zero between launches)
   std::vector<std::string> matmulPaths;  // resolved path of each matmul, in node order
   cudaGraphExec_t exec = nullptr;
   int nodeCount = 0;

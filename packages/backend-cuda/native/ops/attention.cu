@@ -7,7 +7,8 @@
 //   2. online softmax per head (running max m, running sum l, rescale factor for the accumulator);
 //   3. P.V: threads over (head, dim) pairs, a V row read coalesced along the dimension.
 // With splits > 1 (flash decoding: few rows, long contexts) each block writes an unnormalised partial
-// (m, l, acc) and attention_combine merges them; otherwise the block writes the output directly.
+// (m, l, acc); the last of a (row, kv head)'s splits to finish, found by an arrival counter, merges them
+// (no second kernel: one launch per attention node); otherwise the block writes the output directly.
 // Rows that no sequence owns are left untouched, as the contract says.
 #include <cfloat>
 
@@ -55,9 +56,43 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
+// The last split of (row n, kv head g) merges the splits of its G heads:
+// out = sum_z e^(m_z - M) acc_z / sum_z e^(m_z - M) l_z, in split order (reads bypass L1: other blocks wrote them).
+__device__ void combine_splits(const AttentionParams& p, const float* partials, int n, int g, float* sM, float* sL) {
+  const int G = p.H / p.Hkv;
+  const size_t rows = static_cast<size_t>(p.N) * p.H * p.splits;
+  for (int h = threadIdx.x; h < G; h += kThreads) {
+    const size_t r0 = (static_cast<size_t>(n) * p.H + g * G + h) * p.splits;
+    float M = -INFINITY;
+    for (int z = 0; z < p.splits; ++z) M = fmaxf(M, __ldcg(partials + r0 + z));
+    float denom = 0.f;
+    for (int z = 0; z < p.splits; ++z) {
+      const float m = __ldcg(partials + r0 + z);
+      denom += m == -INFINITY ? 0.f : expf(m - M) * __ldcg(partials + rows + r0 + z);
+    }
+    sM[h] = M;
+    sL[h] = denom;
+  }
+  __syncthreads();
+  float* o = p.out + static_cast<size_t>(n) * p.H * p.hd + static_cast<size_t>(g) * G * p.hd;
+  for (int j = threadIdx.x; j < G * p.hd; j += kThreads) {
+    const int h = j / p.hd;
+    const int d = j - h * p.hd;
+    const size_t r0 = (static_cast<size_t>(n) * p.H + g * G + h) * p.splits;
+    const float M = sM[h];
+    float a = 0.f;
+    for (int z = 0; z < p.splits; ++z) {
+      const float m = __ldcg(partials + r0 + z);
+      if (m != -INFINITY) a += expf(m - M) * __ldcg(partials + 2 * rows + (r0 + z) * p.hd + d);
+    }
+    const float denom = sL[h];
+    o[j] = denom > 0.f ? a / denom : 0.f;
+  }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p, float* partials) {
-  griddep_launch_dependents();
+  pdl_op_prologue();
   extern __shared__ float smem[];
   const int G = p.H / p.Hkv;
   const int hd = p.hd;
@@ -178,34 +213,17 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p, 
         pl[r] = sL[h];
       }
     }
-  }
-}
-
-// Merges the splits of one (row, head): out = sum_z e^(m_z - M) acc_z / sum_z e^(m_z - M) l_z.
-__global__ void attention_combine(AttentionParams p, const float* __restrict__ partials) {
-  griddep_launch_dependents();
-  const int n = blockIdx.x;
-  const int h = blockIdx.y;
-  __shared__ RowInfo info;
-  if (threadIdx.x == 0) info = find_row(p, n);
-  __syncthreads();
-  if (info.seq < 0) return;
-  const size_t rows = static_cast<size_t>(p.N) * p.H * p.splits;
-  const size_t r0 = (static_cast<size_t>(n) * p.H + h) * p.splits;
-  const float* pm = partials + r0;
-  const float* pl = partials + rows + r0;
-  const float* pacc = partials + 2 * rows + r0 * p.hd;
-  float M = -INFINITY;
-  for (int z = 0; z < p.splits; ++z) M = fmaxf(M, pm[z]);
-  float denom = 0.f;
-  for (int z = 0; z < p.splits; ++z) denom += pm[z] == -INFINITY ? 0.f : expf(pm[z] - M) * pl[z];
-  float* o = p.out + static_cast<size_t>(n) * p.H * p.hd + static_cast<size_t>(h) * p.hd;
-  for (int d = threadIdx.x; d < p.hd; d += blockDim.x) {
-    float a = 0.f;
-    for (int z = 0; z < p.splits; ++z) {
-      if (pm[z] != -INFINITY) a += expf(pm[z] - M) * pacc[static_cast<size_t>(z) * p.hd + d];
-    }
-    o[d] = denom > 0.f ? a / denom : 0.f;
+    // Publish the partial, then count this split in; the last to arrive merges (and re-arms the counter).
+    __shared__ unsigned arrived;
+    __threadfence();
+    __syncthreads();
+    unsigned* counter = p.counters + static_cast<size_t>(n) * p.Hkv + g;
+    if (threadIdx.x == 0) arrived = atomicAdd(counter, 1u);
+    __syncthreads();
+    if (arrived != static_cast<unsigned>(p.splits - 1)) return;
+    if (threadIdx.x == 0) *counter = 0u;
+    __threadfence();
+    combine_splits(p, partials, n, g, sM, sL);
   }
 }
 
@@ -237,10 +255,14 @@ size_t plan_attention(AttentionParams& p, int numSMs) {
   return splits > 1 ? static_cast<size_t>(p.N) * p.H * splits * (p.hd + 2) * sizeof(float) : 0;
 }
 
+size_t attention_counter_count(const AttentionParams& p) {
+  return p.splits > 1 ? static_cast<size_t>(p.N) * p.Hkv : 0;
+}
+
 cudaError_t attention(const AttentionParams& p, void* workspace, cudaStream_t s) {
   if (p.N <= 0 || p.S <= 0) return cudaSuccess;
   if (p.Hkv <= 0 || p.H % p.Hkv != 0 || p.hd <= 0 || p.splits < 1) return cudaErrorInvalidValue;
-  if (p.splits > 1 && workspace == nullptr) return cudaErrorInvalidValue;
+  if (p.splits > 1 && (workspace == nullptr || p.counters == nullptr)) return cudaErrorInvalidValue;
   const size_t smem = shared_bytes(p);
   const dim3 grid(static_cast<unsigned>(p.N), static_cast<unsigned>(p.Hkv), static_cast<unsigned>(p.splits));
   float* partials = static_cast<float*>(workspace);
@@ -249,21 +271,13 @@ cudaError_t attention(const AttentionParams& p, void* workspace, cudaStream_t s)
       ZS_TRY(cudaFuncSetAttribute(attention_kernel<uint16_t>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   static_cast<int>(smem)));
     }
-    attention_kernel<uint16_t><<<grid, kThreads, smem, s>>>(p, partials);
-  } else {
-    if (smem > 48 * 1024) {
-      ZS_TRY(cudaFuncSetAttribute(attention_kernel<float>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  static_cast<int>(smem)));
-    }
-    attention_kernel<float><<<grid, kThreads, smem, s>>>(p, partials);
+    return launch_pdl(attention_kernel<uint16_t>, grid, kThreads, smem, s, p, partials);
   }
-  ZS_LAUNCH_CHECK();
-  if (p.splits > 1) {
-    const int threads = p.hd >= 128 ? 128 : ((p.hd + 31) / 32) * 32;
-    attention_combine<<<dim3(static_cast<unsigned>(p.N), static_cast<unsigned>(p.H)), threads, 0, s>>>(p, partials);
-    ZS_LAUNCH_CHECK();
+  if (smem > 48 * 1024) {
+    ZS_TRY(cudaFuncSetAttribute(attention_kernel<float>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                static_cast<int>(smem)));
   }
-  return cudaSuccess;
+  return launch_pdl(attention_kernel<float>, grid, kThreads, smem, s, p, partials);
 }
 
 }  // namespace zipserv::ops

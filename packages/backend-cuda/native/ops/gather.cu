@@ -3,6 +3,7 @@
 
 #include "common/bf16.cuh"
 #include "common/cuda_check.h"
+#include "common/pdl.cuh"
 #include "ops/ops.h"
 
 namespace zipserv::ops {
@@ -10,6 +11,7 @@ namespace {
 
 __global__ void gather_rows_kernel(const float* __restrict__ x, int xRows, int D, const int32_t* __restrict__ rows,
                                    int R, float* __restrict__ out) {
+  pdl_op_prologue();
   for (int r = blockIdx.x; r < R; r += gridDim.x) {
     const int src = rows[r];
     const bool ok = src >= 0 && src < xRows;
@@ -21,6 +23,7 @@ __global__ void gather_rows_kernel(const float* __restrict__ x, int xRows, int D
 
 __global__ void embedding_bf16_kernel(const uint16_t* __restrict__ table, int V, int D,
                                       const int32_t* __restrict__ ids, int N, float* __restrict__ out) {
+  pdl_op_prologue();
   for (int n = blockIdx.x; n < N; n += gridDim.x) {
     const int id = ids[n];
     const bool ok = id >= 0 && id < V;
@@ -70,6 +73,7 @@ __device__ __forceinline__ void block_argmax(float& bv, int& bi) {
 // grid (chunks, rows): winner of x[r, c*kArgmaxChunk ..) into part[r*chunks + c].
 __global__ void __launch_bounds__(kArgmaxThreads) argmax_chunk_kernel(const float* __restrict__ x, int V,
                                                                       float2* __restrict__ part) {
+  pdl_op_prologue();
   const int r = blockIdx.y, c = blockIdx.x;
   const float* row = x + static_cast<size_t>(r) * V;
   const int lo = c * kArgmaxChunk, hi = min(V, lo + kArgmaxChunk);
@@ -86,6 +90,7 @@ __global__ void __launch_bounds__(kArgmaxThreads) argmax_chunk_kernel(const floa
 
 // grid rows: out[r] = winner of the row's chunk winners (a row of NaN gives 0).
 __global__ void argmax_reduce_kernel(const float2* __restrict__ part, int chunks, int32_t* __restrict__ out) {
+  pdl_op_prologue();
   const int r = blockIdx.x;
   float bv = -INFINITY;
   int bi = INT_MAX;
@@ -108,15 +113,13 @@ int threads_for(int D) {
 
 cudaError_t gather_rows(const float* x, int xRows, int D, const int32_t* rows, int R, float* out, cudaStream_t s) {
   if (R <= 0 || D <= 0) return cudaSuccess;
-  gather_rows_kernel<<<rows_grid(R), threads_for(D), 0, s>>>(x, xRows, D, rows, R, out);
-  return cudaGetLastError();
+  return launch_pdl(gather_rows_kernel, rows_grid(R), threads_for(D), 0, s, x, xRows, D, rows, R, out);
 }
 
 cudaError_t embedding_bf16(const uint16_t* table, int V, int D, const int32_t* ids, int N, float* out,
                            cudaStream_t s) {
   if (N <= 0 || D <= 0) return cudaSuccess;
-  embedding_bf16_kernel<<<rows_grid(N), threads_for(D), 0, s>>>(table, V, D, ids, N, out);
-  return cudaGetLastError();
+  return launch_pdl(embedding_bf16_kernel, rows_grid(N), threads_for(D), 0, s, table, V, D, ids, N, out);
 }
 
 size_t argmax_workspace_bytes(int R, int V) {
@@ -129,10 +132,9 @@ cudaError_t argmax(const float* x, int R, int V, int32_t* out, void* workspace, 
   if (V <= 0 || R > 65535 || !workspace) return cudaErrorInvalidValue;
   const int chunks = (V + kArgmaxChunk - 1) / kArgmaxChunk;
   float2* part = static_cast<float2*>(workspace);
-  argmax_chunk_kernel<<<dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(R)), kArgmaxThreads, 0, s>>>(x, V, part);
-  ZS_TRY(cudaGetLastError());
-  argmax_reduce_kernel<<<static_cast<unsigned>(R), 32, 0, s>>>(part, chunks, out);
-  return cudaGetLastError();
+  ZS_TRY(launch_pdl(argmax_chunk_kernel, dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(R)), kArgmaxThreads,
+                    0, s, x, V, part));
+  return launch_pdl(argmax_reduce_kernel, static_cast<unsigned>(R), 32, 0, s, part, chunks, out);
 }
 
 }  // namespace zipserv::ops

@@ -30,7 +30,7 @@ __device__ __forceinline__ float block_sum(float v) {
 // One block per (row, group): sum of squares in f32 (warp shuffles, then one word per warp).
 __global__ void rmsnorm_kernel(const float* __restrict__ x, const float* __restrict__ w, float* out, int rowWidth,
                                int offset, int groupsPerRow, int groupSize, float eps) {
-  griddep_launch_dependents();
+  pdl_op_prologue();
   const int row = blockIdx.x / groupsPerRow;
   const int group = blockIdx.x % groupsPerRow;
   const size_t base = static_cast<size_t>(row) * rowWidth + offset + static_cast<size_t>(group) * groupSize;
@@ -49,7 +49,7 @@ __global__ void rmsnorm_kernel(const float* __restrict__ x, const float* __restr
 template <int kVec>
 __global__ void rmsnorm_vec_kernel(const float* __restrict__ x, const float* __restrict__ w, float* out, int rowWidth,
                                    int offset, int groupsPerRow, int groupSize, float eps) {
-  griddep_launch_dependents();
+  pdl_op_prologue();
   const int row = blockIdx.x / groupsPerRow;
   const int group = blockIdx.x % groupsPerRow;
   const size_t base = static_cast<size_t>(row) * rowWidth + offset + static_cast<size_t>(group) * groupSize;
@@ -92,16 +92,13 @@ cudaError_t rmsnorm(const float* x, const float* w, float* out, int rows, int ro
     const int threads = std::min(512, ((nv + 31) / 32) * 32);
     const int per = (nv + threads - 1) / threads;  // 1..4 vectors per thread
     const unsigned b = static_cast<unsigned>(blocks);
-    if (per <= 1) rmsnorm_vec_kernel<1><<<b, threads, 0, s>>>(x, w, out, rowWidth, offset, groupsPerRow, groupSize, eps);
-    else if (per == 2) rmsnorm_vec_kernel<2><<<b, threads, 0, s>>>(x, w, out, rowWidth, offset, groupsPerRow, groupSize, eps);
-    else rmsnorm_vec_kernel<4><<<b, threads, 0, s>>>(x, w, out, rowWidth, offset, groupsPerRow, groupSize, eps);
-    return cudaGetLastError();
+    auto kernel = per <= 1 ? rmsnorm_vec_kernel<1> : per == 2 ? rmsnorm_vec_kernel<2> : rmsnorm_vec_kernel<4>;
+    return launch_pdl(kernel, b, threads, 0, s, x, w, out, rowWidth, offset, groupsPerRow, groupSize, eps);
   }
   int threads = ((groupSize + 31) / 32) * 32;
   if (threads > 512) threads = 512;
-  rmsnorm_kernel<<<static_cast<unsigned>(blocks), threads, 0, s>>>(x, w, out, rowWidth, offset, groupsPerRow,
-                                                                   groupSize, eps);
-  return cudaGetLastError();
+  return launch_pdl(rmsnorm_kernel, static_cast<unsigned>(blocks), threads, 0, s, x, w, out, rowWidth, offset,
+                    groupsPerRow, groupSize, eps);
 }
 
 }  // namespace zipserv::ops

@@ -29,6 +29,26 @@ cudaError_t rope(float* x, const int32_t* positions, const float* invFreq, int N
 cudaError_t kv_append(const float* qkv, int N, int rowWidth, int kOffset, int vOffset, void* kCache, void* vCache,
                       bool bf16Cache, long long numSlots, int kvWidth, const int32_t* slots, cudaStream_t s);
 
+// ---- rope_kv_append.cu
+// A rope node and the kvAppend node after it on the same packed rows, fused by the graph compiler: the same
+// bits as rope(...) then kv_append(...), one launch instead of two.
+struct RopeArgs {
+  float* x;  // [N, rowWidth] f32, rotated in place
+  const int32_t* positions;  // [N]
+  const float* invFreq;  // [headDim/2]
+  int N, rowWidth, firstHead, numHeads, headDim;
+};
+struct KvAppendArgs {
+  const float* qkv;  // [N, rowWidth] f32 (the rope's x)
+  int kOffset, vOffset, kvWidth;
+  void* kCache;  // [numSlots, kvWidth] f32 or bf16
+  void* vCache;
+  bool bf16Cache;
+  long long numSlots;
+  const int32_t* slots;  // [N]
+};
+cudaError_t rope_kv_append(const RopeArgs& rope, const KvAppendArgs& kv, cudaStream_t s);
+
 // ---- attention.cu
 struct AttentionParams {
   const float* qkv;  // [N, rowWidth] f32
@@ -46,14 +66,19 @@ struct AttentionParams {
   int H, Hkv, hd;
   float scale;
   // Flash-decoding split of the context, fixed when the graph is planned: each (row, kv head)
-  // is handled by `splits` blocks, merged by a second kernel. `chunk` is the positions per split at
-  // full capacity (the plan's bound); at run time a row's actual context is divided among the splits.
+  // is handled by `splits` blocks, merged by the last of them to finish. `chunk` is the positions per split
+  // at full capacity (the plan's bound); at run time a row's actual context is divided among the splits.
   int splits, chunk;
+  // [N, Hkv] arrival counters, zero before a launch and left zero after it (splits > 1 only). They must
+  // outlive the workspace's other uses between launches: the graph keeps them in a buffer of their own.
+  unsigned* counters;
 };
 
 // Picks splits/chunk for a graph (from the largest context the block table can address) and
 // returns the workspace bytes the launch needs (0 without a split).
 size_t plan_attention(AttentionParams& p, int numSMs);
+// Arrival counters a planned launch needs (0 without a split).
+size_t attention_counter_count(const AttentionParams& p);
 cudaError_t attention(const AttentionParams& p, void* workspace, cudaStream_t s);
 
 // ---- activation.cu

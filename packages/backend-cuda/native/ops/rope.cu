@@ -1,14 +1,15 @@
-// Rotary position embedding, Hugging Face rotate_half layout: for pair i < hd/2 of a head,
-// (x[i], x[i + hd/2]) rotates by angle position * invFreq[i]. The angle is an f32 product and
-// cos/sin are full-precision (cosf/sinf, no fast math), as torch computes them.
+// Rotary position embedding, Hugging Face rotate_half layout (the pair rotation: rope_math.cuh).
 #include "common/cuda_check.h"
+#include "common/pdl.cuh"
 #include "ops/ops.h"
+#include "ops/rope_math.cuh"
 
 namespace zipserv::ops {
 namespace {
 
 __global__ void rope_kernel(float* x, const int32_t* __restrict__ positions, const float* __restrict__ invFreq,
                             int N, int rowWidth, int firstHead, int numHeads, int headDim) {
+  pdl_op_prologue();
   const int half = headDim >> 1;
   const long long total = static_cast<long long>(N) * numHeads * half;
   for (long long idx = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; idx < total;
@@ -17,14 +18,8 @@ __global__ void rope_kernel(float* x, const int32_t* __restrict__ positions, con
     const long long t = idx / half;
     const int h = static_cast<int>(t % numHeads);
     const int n = static_cast<int>(t / numHeads);
-    const float angle = static_cast<float>(positions[n]) * invFreq[i];
-    float sn, cs;
-    sincosf(angle, &sn, &cs);
     float* head = x + static_cast<size_t>(n) * rowWidth + static_cast<size_t>(firstHead + h) * headDim;
-    const float x1 = head[i];
-    const float x2 = head[i + half];
-    head[i] = x1 * cs - x2 * sn;
-    head[i + half] = x2 * cs + x1 * sn;
+    rope_rotate_pair(head, i, half, positions[n], invFreq);
   }
 }
 
@@ -36,9 +31,8 @@ cudaError_t rope(float* x, const int32_t* positions, const float* invFreq, int N
   if (total <= 0) return cudaSuccess;
   const int threads = 256;
   const long long blocks = (total + threads - 1) / threads;
-  rope_kernel<<<static_cast<unsigned>(blocks < 65535 ? blocks : 65535), threads, 0, s>>>(
-      x, positions, invFreq, N, rowWidth, firstHead, numHeads, headDim);
-  return cudaGetLastError();
+  return launch_pdl(rope_kernel, static_cast<unsigned>(blocks < 65535 ? blocks : 65535), threads, 0, s, x, positions,
+                    invFreq, N, rowWidth, firstHead, numHeads, headDim);
 }
 
 }  // namespace zipserv::ops

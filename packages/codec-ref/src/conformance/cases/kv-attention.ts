@@ -130,6 +130,15 @@ export const kvAttentionCases: ConformanceCase[] = [
     },
   },
   {
+    id: 'attention.long-context',
+    title: 'decode over contexts up to 2000 (enough for backends that split a context across blocks and merge: flash decoding), short and long rows in one batch',
+    ops: ['attention'],
+    async run(ctx) {
+      await attentionCheck(ctx, { label: 'GQA 8/2 hd 64', heads: 8, kvHeads: 2, headDim: 64, blockSize: 16, sequences: decode([1, 40, 300, 1000, 777]), cache: 'f32' });
+      await attentionCheck(ctx, { label: 'GQA 4/1 hd 128', heads: 4, kvHeads: 1, headDim: 128, blockSize: 32, sequences: decode([2000, 33]), cache: 'f32' });
+    },
+  },
+  {
     id: 'attention.bf16-cache',
     title: 'decode and prefill reading a BF16 cache',
     ops: ['attention'],

@@ -1,9 +1,10 @@
 // rope: HF rotate_half on the q heads and the k heads of a packed q|k|v row (v untouched), default,
-// llama3 and linear frequency scaling, positions up to 131071.
+// llama3 and linear frequency scaling, positions up to 131071; and rope followed by kvAppend of the same
+// rows, the pair a decode step runs (a backend may fuse it: the cache must hold the rotated k).
 
 import type { RopeScaling } from '@zipserv/format';
 import { randomF32, randomInts } from '../../reference/random-data.js';
-import { checkRegion } from '../assertions.js';
+import { checkBits, checkRegion } from '../assertions.js';
 import type { CaseContext, ConformanceCase } from '../case.js';
 
 interface RopeSetup {
@@ -68,4 +69,44 @@ export const ropeCases: ConformanceCase[] = [
       await ropeCheck(ctx, { label: 'linear x4 hd 16', heads: 6, kvHeads: 2, headDim: 16, theta: 10000, maxPosition: 16383, scaling: { type: 'linear', factor: 4 } });
     },
   },
+  {
+    id: 'rope.then-kvAppend',
+    title: 'rope on the q and k heads, then kvAppend of the same rows (rotated k, plain v) with padding rows, llama3 scaling, hd 64 and 8',
+    ops: ['rope', 'kvAppend'],
+    async run(ctx) {
+      await ropeThenAppendCheck(ctx, { heads: 4, kvHeads: 2, headDim: 64 });
+      await ropeThenAppendCheck(ctx, { heads: 8, kvHeads: 4, headDim: 8 });
+    },
+  },
 ];
+
+async function ropeThenAppendCheck(ctx: CaseContext, r: { heads: number; kvHeads: number; headDim: number }): Promise<void> {
+  const [n, blocks, blockSize] = [6, 4, 4];
+  const width = (r.heads + 2 * r.kvHeads) * r.headDim;
+  const kvWidth = r.kvHeads * r.headDim;
+  const x = randomF32(ctx.rng, n * width);
+  const positions = randomInts(ctx.rng, n, 0, 9000);
+  const slots = Int32Array.of(5, 0, -1, 13, 7, -1); // rows 2 and 5 are padding
+  const scaling: RopeScaling = { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 };
+  const cacheShape = [blocks, blockSize, r.kvHeads, r.headDim];
+  const [got, want] = await ctx.both(async (s) => {
+    const qkv = s.f32([n, width], x);
+    const kCache = s.poisoned('f32', cacheShape);
+    const vCache = s.poisoned('f32', cacheShape);
+    const kOffset = r.heads * r.headDim;
+    await s.run(
+      [
+        { op: 'rope', x: qkv, positions: s.i32([n], positions), firstHead: 0, numHeads: r.heads + r.kvHeads, headDim: r.headDim, theta: 500000, scaling },
+        { op: 'kvAppend', qkv, kOffset, vOffset: kOffset + kvWidth, kCache, vCache, slots: s.i32([n], slots) },
+      ],
+      'rope then kvAppend',
+    );
+    return [await s.readF32(qkv), await s.readF32(kCache), await s.readF32(vCache)];
+  });
+  const written = new Set(Array.from(slots).filter((slot) => slot >= 0));
+  const inSlot = (i: number) => written.has(Math.floor(i / kvWidth));
+  const label = `hd ${r.headDim}, ${r.heads} q / ${r.kvHeads} kv heads`;
+  checkRegion(`${label}: rows rotated in place`, got[0]!, want[0]!, () => true, ctx.tolerance.rope);
+  checkRegion(`${label}: k cache holds the rotated k in the written slots, others untouched`, got[1]!, want[1]!, inSlot, ctx.tolerance.rope);
+  checkBits(`${label}: v cache holds v unchanged in the written slots, others untouched`, got[2]!, want[2]!);
+}

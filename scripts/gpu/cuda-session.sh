@@ -13,7 +13,8 @@
 # Here first: pnpm build && bash scripts/gpu/bundle.sh && bash packages/backend-cuda/dev/build.sh
 # Host (device tool): bash scripts/gpu/cuda-session.sh   with carry [".carry/gpu", ".carry/gemm"]
 # Everything lands in $OUT/cuda-session.tgz (the device tool brings back at most 8 files) and a summary on stdout.
-# ZS_STEPS: which steps to run (default "1 2 3 4"); ZS_PROFILE_WEIGHTS: weights of step 4 (default vendor).
+# ZS_STEPS: which steps to run (default "1 2 3 4"); ZS_PROFILE_WEIGHTS: weights of step 4 (default vendor);
+# ZS_PROFILE_PROMPT: its prompt length (default 4; the decode steps' attention then sees that much context).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/.gpu-out}
@@ -34,15 +35,17 @@ if [[ $steps == *" 4 "* ]]; then
   # ncu replays each kernel once with one metric; the summary aggregates launches by kernel name.
   step profile 150 bash scripts/gpu/host-run.sh ncu --clock-control none --metrics gpu__time_duration.sum --print-summary per-kernel \
     --graph-profiling node --target-processes all -o "$work/decode-profile" -f \
-    node .carry/gpu/zipserv.mjs run synthetic:llama-3-8b --prompt-ids 1,2,3,4 -n 4 --temperature 0 --backend cuda --weights "${ZS_PROFILE_WEIGHTS:-vendor}" --json
+    node .carry/gpu/zipserv.mjs run synthetic:llama-3-8b --prompt-ids "$(seq -s, 1 ${ZS_PROFILE_PROMPT:-4})" -n 4 --temperature 0 \
+    --backend cuda --weights "${ZS_PROFILE_WEIGHTS:-vendor}" --json
   bash scripts/gpu/host-run.sh ncu --import "$work/decode-profile.ncu-rep" --print-summary per-kernel --csv \
     >"$work/decode-profile.csv" 2>>"$log" || true
 fi
 [[ $steps == *" 5 "* ]] && step runtime-vs-hf 150 env OUT="$work" bash packages/runtime/scripts/gpu-e2e.sh
 if [[ $steps == *" 6 "* ]]; then
   small_ops="embedding,rmsnorm,rope,kvAppend,rope+kvAppend,attention,siluMul,gatherRows,argmax"
-  for variant in "all" "ZIPSERV_NO_FUSE=1" "ZIPSERV_NO_OP_PDL=1" "ZIPSERV_NO_PDL=1" "ZIPSERV_GRAPH_SKIP=matmul" \
-    "ZIPSERV_GRAPH_SKIP=$small_ops"; do
+  # ZS_ABLATIONS: the variants, space-separated ("all" = every switch at its default).
+  for variant in ${ZS_ABLATIONS:-all ZIPSERV_NO_FUSE=1 ZIPSERV_NO_OP_PDL=1 ZIPSERV_NO_PDL=1 ZIPSERV_GRAPH_SKIP=matmul \
+    ZIPSERV_GRAPH_SKIP=$small_ops ZIPSERV_GRAPH_SKIP=attention}; do
     name="${variant//[^A-Za-z0-9_]/_}"
     step "ablate" 120 env ${variant/#all/ZIPSERV_ABLATION=all} bash scripts/gpu/host-run.sh zipserv bench e2e --model synthetic:llama-3-8b \
       --backend cuda --batch 1 --weights zipgemm,vendor --prompt-len 128 --gen 64 --json "$work/ablate-$name.json"

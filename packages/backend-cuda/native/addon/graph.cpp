@@ -194,7 +194,8 @@ KvAppendNode read_kv_append(const NodeReader& r) {
 
 /** A rope node followed by a kvAppend of the same rows: one fused launch (ops/rope_kv_append.cu, same bits). */
 bool fusable(const RopeNode& rope, const KvAppendNode& kv) {
-  return rope.xId == kv.qkvId && rope.args.N == kv.N && rope.args.rowWidth == kv.rowWidth;
+  return rope.xId == kv.qkvId && rope.args.N == kv.N && rope.args.rowWidth == kv.rowWidth &&
+         ops::rope_kv_append_fusable(rope.args, kv.args);
 }
 
 Step lower_rope(const RopeNode& rope, const CompiledGraph* g) {

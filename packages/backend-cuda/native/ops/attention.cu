@@ -3,9 +3,13 @@
 // One block per (query row n, kv head g, context split z). It serves the G = H/Hkv query heads that
 // share kv head g, so each K/V row is fetched once per block for all of them. The block walks its
 // range of cache positions in tiles of TILE positions:
-//   1. scores: one warp per position, lanes over the head dimension (coalesced K reads);
+//   1. scores: one warp per position, lanes over the head dimension: the K row is loaded into registers
+//      once and dotted with every head's query;
 //   2. online softmax per head (running max m, running sum l, rescale factor for the accumulator);
-//   3. P.V: threads over (head, dim) pairs, a V row read coalesced along the dimension.
+//   3. P.V: each thread owns a few (head, dim) accumulators in registers and walks the tile's positions,
+//      so the V loads of consecutive positions are independent and overlap.
+// A decode step is latency-bound (a few positions per block), so every loop above is written to keep
+// loads in flight rather than to save arithmetic.
 // With splits > 1 (flash decoding: few rows, long contexts) each block writes an unnormalised partial
 // (m, l, acc); the last of a (row, kv head)'s splits to finish, found by an arrival counter, merges them
 // (no second kernel: one launch per attention node); otherwise the block writes the output directly.
@@ -20,11 +24,13 @@
 namespace zipserv::ops {
 namespace {
 
-constexpr int kThreads = 128;
+constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr int kTile = 64;  // positions per shared-memory tile
+constexpr int kTile = 64;  // positions per shared-memory tile; also the most splits (the merge weights use sS)
 constexpr int kTargetChunk = 256;
-constexpr int kMinChunk = 32;   // fewest positions a split takes at run time
+constexpr int kMinChunk = 16;   // fewest positions a split takes at run time
+constexpr int kDimsPerLane = 8;  // K row values a lane holds (head dims up to 256; larger ones take the plain loop)
+constexpr int kAccPerThread = 4; // P.V accumulators a thread holds (G * hd up to 1024; more take the plain loop)
 
 struct RowInfo {
   int seq;     // owning sequence, -1 if none
@@ -57,36 +63,40 @@ __device__ __forceinline__ float warp_max(float v) {
 }
 
 // The last split of (row n, kv head g) merges the splits of its G heads:
-// out = sum_z e^(m_z - M) acc_z / sum_z e^(m_z - M) l_z, in split order (reads bypass L1: other blocks wrote them).
-__device__ void combine_splits(const AttentionParams& p, const float* partials, int n, int g, float* sM, float* sL) {
+// out = sum_z e^(m_z - M) acc_z / sum_z e^(m_z - M) l_z. A warp per head reduces over the splits (lanes over z)
+// into merge weights in shared memory (sW: [G, kTile], splits <= kTile); then every (head, dim) sums its splits.
+// Reads bypass L1: other blocks wrote them.
+__device__ void combine_splits(const AttentionParams& p, const float* partials, int n, int g, float* sW) {
   const int G = p.H / p.Hkv;
   const size_t rows = static_cast<size_t>(p.N) * p.H * p.splits;
-  for (int h = threadIdx.x; h < G; h += kThreads) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  for (int h = warp; h < G; h += kWarps) {
     const size_t r0 = (static_cast<size_t>(n) * p.H + g * G + h) * p.splits;
     float M = -INFINITY;
-    for (int z = 0; z < p.splits; ++z) M = fmaxf(M, __ldcg(partials + r0 + z));
+    for (int z = lane; z < p.splits; z += 32) M = fmaxf(M, __ldcg(partials + r0 + z));
+    M = warp_max(M);
     float denom = 0.f;
-    for (int z = 0; z < p.splits; ++z) {
+    for (int z = lane; z < p.splits; z += 32) {
       const float m = __ldcg(partials + r0 + z);
-      denom += m == -INFINITY ? 0.f : expf(m - M) * __ldcg(partials + rows + r0 + z);
+      const float w = m == -INFINITY ? 0.f : expf(m - M);
+      sW[h * kTile + z] = w;
+      denom += w * __ldcg(partials + rows + r0 + z);
     }
-    sM[h] = M;
-    sL[h] = denom;
+    denom = warp_sum(denom);
+    __syncwarp();
+    for (int z = lane; z < p.splits; z += 32) sW[h * kTile + z] = denom > 0.f ? sW[h * kTile + z] / denom : 0.f;
   }
   __syncthreads();
   float* o = p.out + static_cast<size_t>(n) * p.H * p.hd + static_cast<size_t>(g) * G * p.hd;
   for (int j = threadIdx.x; j < G * p.hd; j += kThreads) {
     const int h = j / p.hd;
     const int d = j - h * p.hd;
-    const size_t r0 = (static_cast<size_t>(n) * p.H + g * G + h) * p.splits;
-    const float M = sM[h];
+    const float* acc = partials + 2 * rows + (static_cast<size_t>(n) * p.H + g * G + h) * p.splits * p.hd + d;
+    const float* w = sW + h * kTile;
     float a = 0.f;
-    for (int z = 0; z < p.splits; ++z) {
-      const float m = __ldcg(partials + r0 + z);
-      if (m != -INFINITY) a += expf(m - M) * __ldcg(partials + 2 * rows + (r0 + z) * p.hd + d);
-    }
-    const float denom = sL[h];
-    o[j] = denom > 0.f ? a / denom : 0.f;
+#pragma unroll 8
+    for (int z = 0; z < p.splits; ++z) a += w[z] * __ldcg(acc + static_cast<size_t>(z) * p.hd);
+    o[j] = a;
   }
 }
 
@@ -144,13 +154,32 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p, 
       const long long rowOff =
           valid ? ((static_cast<long long>(blk) * p.blockSize + pos % p.blockSize) * p.Hkv + g) * hd : -1;
       if (lane == 0) sRow[pp] = rowOff;
-      for (int h = 0; h < G; ++h) {
-        float dot = 0.f;
-        if (valid) {
-          for (int d = lane; d < hd; d += 32) dot += sQ[h * hd + d] * load_cache(kc + rowOff + d);
+      if (hd <= 32 * kDimsPerLane) {
+        float kr[kDimsPerLane];  // the K row, lane-strided: one round trip for all G heads
+#pragma unroll
+        for (int i = 0; i < kDimsPerLane; ++i) {
+          const int d = lane + 32 * i;
+          kr[i] = valid && d < hd ? load_cache(kc + rowOff + d) : 0.f;
         }
-        dot = warp_sum(dot);
-        if (lane == 0) sS[h * kTile + pp] = valid ? dot : -INFINITY;
+        for (int h = 0; h < G; ++h) {
+          float dot = 0.f;
+#pragma unroll
+          for (int i = 0; i < kDimsPerLane; ++i) {
+            const int d = lane + 32 * i;
+            if (d < hd) dot += sQ[h * hd + d] * kr[i];
+          }
+          dot = warp_sum(dot);
+          if (lane == 0) sS[h * kTile + pp] = valid ? dot : -INFINITY;
+        }
+      } else {
+        for (int h = 0; h < G; ++h) {
+          float dot = 0.f;
+          if (valid) {
+            for (int d = lane; d < hd; d += 32) dot += sQ[h * hd + d] * load_cache(kc + rowOff + d);
+          }
+          dot = warp_sum(dot);
+          if (lane == 0) sS[h * kTile + pp] = valid ? dot : -INFINITY;
+        }
       }
     }
     __syncthreads();
@@ -177,16 +206,42 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p, 
     }
     __syncthreads();
     // 3. accumulate P.V
-    for (int j = threadIdx.x; j < G * hd; j += kThreads) {
-      const int h = j / hd;
-      const int d = j - h * hd;
-      float a = sAcc[j] * sCorr[h];
-      const float* prob = sS + h * kTile;
+    if (G * hd <= kThreads * kAccPerThread) {
+      float a[kAccPerThread];
+      int jh[kAccPerThread], jd[kAccPerThread];
+#pragma unroll
+      for (int i = 0; i < kAccPerThread; ++i) {
+        const int j = threadIdx.x + i * kThreads;
+        jh[i] = j < G * hd ? j / hd : 0;
+        jd[i] = j - jh[i] * hd;
+        a[i] = j < G * hd ? sAcc[j] * sCorr[jh[i]] : 0.f;
+      }
+#pragma unroll 4
       for (int pp = 0; pp < tlen; ++pp) {
         const long long off = sRow[pp];
-        if (off >= 0) a += prob[pp] * load_cache(vc + off + d);
+        if (off < 0) continue;
+#pragma unroll
+        for (int i = 0; i < kAccPerThread; ++i) {
+          if (threadIdx.x + i * kThreads < G * hd) a[i] += sS[jh[i] * kTile + pp] * load_cache(vc + off + jd[i]);
+        }
       }
-      sAcc[j] = a;
+#pragma unroll
+      for (int i = 0; i < kAccPerThread; ++i) {
+        const int j = threadIdx.x + i * kThreads;
+        if (j < G * hd) sAcc[j] = a[i];
+      }
+    } else {
+      for (int j = threadIdx.x; j < G * hd; j += kThreads) {
+        const int h = j / hd;
+        const int d = j - h * hd;
+        float a = sAcc[j] * sCorr[h];
+        const float* prob = sS + h * kTile;
+        for (int pp = 0; pp < tlen; ++pp) {
+          const long long off = sRow[pp];
+          if (off >= 0) a += prob[pp] * load_cache(vc + off + d);
+        }
+        sAcc[j] = a;
+      }
     }
     __syncthreads();
   }
@@ -223,7 +278,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p, 
     if (arrived != static_cast<unsigned>(p.splits - 1)) return;
     if (threadIdx.x == 0) *counter = 0u;
     __threadfence();
-    combine_splits(p, partials, n, g, sM, sL);
+    combine_splits(p, partials, n, g, sS);
   }
 }
 
@@ -244,6 +299,7 @@ size_t plan_attention(AttentionParams& p, int numSMs) {
     splits = (maxCtx + kTargetChunk - 1) / kTargetChunk;
     const long long wanted = (4LL * numSMs + blocksNoSplit - 1) / blocksNoSplit;
     if (splits > wanted) splits = static_cast<int>(wanted < 1 ? 1 : wanted);
+    if (splits > kTile) splits = kTile;  // the merge keeps one weight per split and head in sS
     // Keep the partials within 64 MiB.
     const size_t perSplit = static_cast<size_t>(p.N) * p.H * (p.hd + 2) * sizeof(float);
     const size_t cap = (64u << 20) / (perSplit ? perSplit : 1);

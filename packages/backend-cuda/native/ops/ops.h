@@ -31,7 +31,8 @@ cudaError_t kv_append(const float* qkv, int N, int rowWidth, int kOffset, int vO
 
 // ---- rope_kv_append.cu
 // A rope node and the kvAppend node after it on the same packed rows, fused by the graph compiler: the same
-// bits as rope(...) then kv_append(...), one launch instead of two.
+// bits as rope(...) then kv_append(...), one launch instead of two. Fusable when the k columns are whole heads
+// among the rotated ones and the v columns are outside them (rope_kv_append_fusable).
 struct RopeArgs {
   float* x;  // [N, rowWidth] f32, rotated in place
   const int32_t* positions;  // [N]
@@ -47,6 +48,7 @@ struct KvAppendArgs {
   long long numSlots;
   const int32_t* slots;  // [N]
 };
+bool rope_kv_append_fusable(const RopeArgs& rope, const KvAppendArgs& kv);
 cudaError_t rope_kv_append(const RopeArgs& rope, const KvAppendArgs& kv, cudaStream_t s);
 
 // ---- attention.cu

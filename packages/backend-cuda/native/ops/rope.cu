@@ -19,7 +19,7 @@ __global__ void rope_kernel(float* x, const int32_t* __restrict__ positions, con
     const int h = static_cast<int>(t % numHeads);
     const int n = static_cast<int>(t / numHeads);
     float* head = x + static_cast<size_t>(n) * rowWidth + static_cast<size_t>(firstHead + h) * headDim;
-    rope_rotate_pair(head, i, half, positions[n], invFreq);
+    (void)rope_rotate_pair(head, i, half, positions[n], invFreq);
   }
 }
 

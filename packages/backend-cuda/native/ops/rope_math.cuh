@@ -5,15 +5,18 @@
 
 namespace zipserv::ops {
 
-__device__ __forceinline__ void rope_rotate_pair(float* head, int i, int half, int position,
-                                                 const float* __restrict__ invFreq) {
+/** Rotates pair i of `head` in place and returns the rotated (x[i], x[i + half]). */
+__device__ __forceinline__ float2 rope_rotate_pair(float* head, int i, int half, int position,
+                                                   const float* __restrict__ invFreq) {
   const float angle = static_cast<float>(position) * invFreq[i];
   float sn, cs;
   sincosf(angle, &sn, &cs);
   const float x1 = head[i];
   const float x2 = head[i + half];
-  head[i] = x1 * cs - x2 * sn;
-  head[i + half] = x2 * cs + x1 * sn;
+  const float2 r = make_float2(x1 * cs - x2 * sn, x2 * cs + x1 * sn);
+  head[i] = r.x;
+  head[i + half] = r.y;
+  return r;
 }
 
 }  // namespace zipserv::ops

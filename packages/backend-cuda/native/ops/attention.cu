@@ -14,7 +14,9 @@
 // (m, l, acc); the last of a (row, kv head)'s splits to finish, found by an arrival counter, merges them
 // (no second kernel: one launch per attention node); otherwise the block writes the output directly.
 // Rows that no sequence owns are left untouched, as the contract says.
+#include <algorithm>
 #include <cfloat>
+#include <cstdlib>
 
 #include "common/bf16.cuh"
 #include "common/cuda_check.h"
@@ -27,7 +29,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kTile = 64;  // positions per shared-memory tile; also the most splits (the merge weights use sS)
-constexpr int kTargetChunk = 256;
 constexpr int kMinChunk = 16;   // fewest positions a split takes at run time
 constexpr int kDimsPerLane = 8;  // K row values a lane holds (head dims up to 256; larger ones take the plain loop)
 constexpr int kAccPerThread = 4; // P.V accumulators a thread holds (G * hd up to 1024; more take the plain loop)
@@ -63,20 +64,21 @@ __device__ __forceinline__ float warp_max(float v) {
 }
 
 // The last split of (row n, kv head g) merges the splits of its G heads:
-// out = sum_z e^(m_z - M) acc_z / sum_z e^(m_z - M) l_z. A warp per head reduces over the splits (lanes over z)
+// out = sum_z e^(m_z - M) acc_z / sum_z e^(m_z - M) l_z over the `active` splits that hold positions (the rest
+// wrote nothing). A warp per head reduces over the splits (lanes over z)
 // into merge weights in shared memory (sW: [G, kTile], splits <= kTile); then every (head, dim) sums its splits.
 // Reads bypass L1: other blocks wrote them.
-__device__ void combine_splits(const AttentionParams& p, const float* partials, int n, int g, float* sW) {
+__device__ void combine_splits(const AttentionParams& p, const float* partials, int n, int g, int active, float* sW) {
   const int G = p.H / p.Hkv;
   const size_t rows = static_cast<size_t>(p.N) * p.H * p.splits;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   for (int h = warp; h < G; h += kWarps) {
     const size_t r0 = (static_cast<size_t>(n) * p.H + g * G + h) * p.splits;
     float M = -INFINITY;
-    for (int z = lane; z < p.splits; z += 32) M = fmaxf(M, __ldcg(partials + r0 + z));
+    for (int z = lane; z < active; z += 32) M = fmaxf(M, __ldcg(partials + r0 + z));
     M = warp_max(M);
     float denom = 0.f;
-    for (int z = lane; z < p.splits; z += 32) {
+    for (int z = lane; z < active; z += 32) {
       const float m = __ldcg(partials + r0 + z);
       const float w = m == -INFINITY ? 0.f : expf(m - M);
       sW[h * kTile + z] = w;
@@ -84,7 +86,7 @@ __device__ void combine_splits(const AttentionParams& p, const float* partials, 
     }
     denom = warp_sum(denom);
     __syncwarp();
-    for (int z = lane; z < p.splits; z += 32) sW[h * kTile + z] = denom > 0.f ? sW[h * kTile + z] / denom : 0.f;
+    for (int z = lane; z < active; z += 32) sW[h * kTile + z] = denom > 0.f ? sW[h * kTile + z] / denom : 0.f;
   }
   __syncthreads();
   float* o = p.out + static_cast<size_t>(n) * p.H * p.hd + static_cast<size_t>(g) * G * p.hd;
@@ -95,7 +97,7 @@ __device__ void combine_splits(const AttentionParams& p, const float* partials, 
     const float* w = sW + h * kTile;
     float a = 0.f;
 #pragma unroll 8
-    for (int z = 0; z < p.splits; ++z) a += w[z] * __ldcg(acc + static_cast<size_t>(z) * p.hd);
+    for (int z = 0; z < active; ++z) a += w[z] * __ldcg(acc + static_cast<size_t>(z) * p.hd);
     o[j] = a;
   }
 }
@@ -127,6 +129,9 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p, 
   const int chunk = p.splits == 1 ? info.kvLen : max(kMinChunk, (info.kvLen + p.splits - 1) / p.splits);
   const int lo = z * chunk;
   const int hi = min(lo + chunk, info.kvLen);
+  // A split past the row's context has no positions: it only counts itself in below (block-uniform branch).
+  const bool work = lo < hi || p.splits == 1;
+  if (work) {
   const float* q = p.qkv + static_cast<size_t>(n) * p.rowWidth + p.qOffset + static_cast<size_t>(g) * G * hd;
   for (int j = threadIdx.x; j < G * hd; j += kThreads) {
     sQ[j] = q[j] * p.scale;
@@ -245,6 +250,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p, 
     }
     __syncthreads();
   }
+  }  // work
 
   const int H = p.H;
   if (p.splits == 1) {
@@ -259,7 +265,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p, 
     float* pm = partials;
     float* pl = partials + rows;
     float* pacc = partials + 2 * rows;
-    for (int j = threadIdx.x; j < G * hd; j += kThreads) {
+    for (int j = threadIdx.x; work && j < G * hd; j += kThreads) {
       const int h = j / hd;
       const size_t r = (static_cast<size_t>(n) * H + g * G + h) * p.splits + z;
       pacc[r * hd + (j - h * hd)] = sAcc[j];
@@ -278,7 +284,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p, 
     if (arrived != static_cast<unsigned>(p.splits - 1)) return;
     if (threadIdx.x == 0) *counter = 0u;
     __threadfence();
-    combine_splits(p, partials, n, g, sS);
+    combine_splits(p, partials, n, g, min(p.splits, (info.kvLen + chunk - 1) / chunk), sS);
   }
 }
 
@@ -294,12 +300,19 @@ size_t plan_attention(AttentionParams& p, int numSMs) {
   const int maxCtx = p.maxBlocksPerSeq * p.blockSize;
   int splits = 1;
   const long long blocksNoSplit = static_cast<long long>(p.N) * p.Hkv;
-  // Split only when the (row, kv head) blocks alone would leave SMs idle: decode of few sequences.
-  if (blocksNoSplit < 2LL * numSMs && maxCtx > kTargetChunk) {
-    splits = (maxCtx + kTargetChunk - 1) / kTargetChunk;
+  // Split only when the (row, kv head) blocks alone would leave SMs idle: decode of few sequences. Plan for the
+  // most splits the capacity allows (the kernel divides each row's actual context among them, kMinChunk positions
+  // at least, and splits past it only count themselves in): one block walking a whole context serially is
+  // latency-bound (~70 us per layer at 160 positions on an H200, whatever the cache capacity).
+  if (blocksNoSplit < 2LL * numSMs && maxCtx > kMinChunk) {
+    splits = (maxCtx + kMinChunk - 1) / kMinChunk;
     const long long wanted = (4LL * numSMs + blocksNoSplit - 1) / blocksNoSplit;
     if (splits > wanted) splits = static_cast<int>(wanted < 1 ? 1 : wanted);
     if (splits > kTile) splits = kTile;  // the merge keeps one weight per split and head in sS
+    // A measurement aid: ZIPSERV_ATTENTION_MAX_SPLITS caps the split count (A/B timings of the plan).
+    if (const char* cap = std::getenv("ZIPSERV_ATTENTION_MAX_SPLITS"); cap && std::atoi(cap) >= 1) {
+      splits = std::min(splits, std::atoi(cap));
+    }
     // Keep the partials within 64 MiB.
     const size_t perSplit = static_cast<size_t>(p.N) * p.H * (p.hd + 2) * sizeof(float);
     const size_t cap = (64u << 20) / (perSplit ? perSplit : 1);

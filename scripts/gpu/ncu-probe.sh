@@ -1,0 +1,6 @@
+bin=.carry/gemm/zipgemm_bench
+S="--section SpeedOfLight --section Occupancy --section WarpStateStats --section InstructionStats --section MemoryWorkloadAnalysis --section LaunchStats"
+for k in stream_kernel nvjet; do
+  timeout 120 ncu --clock-control none --kernel-name regex:$k --launch-skip 2 --launch-count 1 $S $bin --shapes 28672x4096 --ns 1 --repeats 1 --iters 3 --no-correctness > $OUT/ncu-$k.txt 2>&1
+  echo "== $k"; grep -E "^  [a-z_].*\(|Duration|DRAM Throughput|Memory Throughput|Compute \(SM\)|Executed Ipc A|Issue Slots Busy|Achieved Occupancy|Theoretical Occupancy|Registers Per|Executed Instructions  |Warp Cycles Per Issued|Avg. Active Threads|Block Limit Reg|Waves Per SM|Grid Size|L2 Hit|Mem Busy|Max Bandwidth" $OUT/ncu-$k.txt | head -30
+done

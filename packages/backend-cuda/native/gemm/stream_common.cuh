@@ -170,6 +170,12 @@ __device__ __forceinline__ void band_parts(const BandRegs<true>& B, const Params
 #pragma unroll
   for (int i = 0; i < 8; i++) d.S[i] = S[i];
 }
+// (a & m) | (c & ~m) as one LOP3: written in C, ptxas keeps the two masks apart (two LOP3s per word).
+__device__ __forceinline__ uint32_t bit_select(uint32_t a, uint32_t m, uint32_t c) {
+  uint32_t d;
+  asm("lop3.b32 %0, %1, %2, %3, 0xE2;" : "=r"(d) : "r"(a), "r"(m), "r"(c));
+  return d;
+}
 // bf16x2 of elements e0 = 8r + 2c and e0 + 1 (row 4h + r of the lane's small tile, columns 2c, 2c + 1).
 __device__ __forceinline__ uint32_t band_word(const BandParts& d, int r, int c) {
   // exponents in X[s0][r/2] and X[s0+1][r/2], byte 2(r&1) + c/2
@@ -178,7 +184,7 @@ __device__ __forceinline__ uint32_t band_word(const BandParts& d, int r, int c) 
       __byte_perm(d.X[s0][r >> 1], d.X[s0 + 1][r >> 1], uint32_t(b | (b << 4) | ((4 + b) << 8) | ((4 + b) << 12)));
   // [s0 s0 s1 s1]: sign lands on bit 15/31, mantissa on 0..6/16..22
   const uint32_t sd = __byte_perm(d.S[2 * r + (c >> 1)], 0u, (c & 1) ? 0x3322u : 0x1100u);
-  return ((xe << 7) & 0x7F807F80u) | (sd & 0x807F807Fu);
+  return bit_select(xe << 7, 0x7F807F80u, sd);  // exponents from xe, sign and mantissa from sd
 }
 
 // Decodes this lane's 32 weights of a band (rows 4h..4h+3 of small tile t, 8 columns each) into the scratch

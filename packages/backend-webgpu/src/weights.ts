@@ -26,7 +26,11 @@ export interface WeightPart {
   signMantissa?: GPUBuffer;
   /** tca-tbe: the part's outlier bytes (4 per u32, zero-padded). */
   outliers?: GPUBuffer;
-  /** tca-tbe: segment offsets rebased to the part's outlier buffer, [partTiles + 1]. */
+  /**
+   * tca-tbe: segment offsets rebased to the part's outlier buffer, [partTiles + 1], then the rank table
+   * [partTiles, 32] (smallTileRanks): ZipGEMM finds an outlier's rank with one load instead of a per-tile
+   * workgroup prefix sum. Kernels that only need the offsets read the first partTiles + 1 words.
+   */
   outlierOffsets?: GPUBuffer;
   /** raw: BF16 pairs, row-major [rows, cols]. */
   raw?: GPUBuffer;
@@ -98,6 +102,32 @@ export function uploadWeightParts(
   return { storage: 'raw', rows, cols, expBase: 0, tileCols: Math.ceil(cols / GLOBAL_TILE), parts, deviceBytes };
 }
 
+/**
+ * Per small tile s of each tile in [t0, t1): the number of outliers in the tile's small tiles before s, the rank
+ * base of s's outliers within the tile's outlier segment (< 4096), as u16 pairs: word 32t + s/2, bits 16(s & 1).
+ * 128 bytes per 4096 weights (0.25 bits per weight).
+ */
+export function smallTileRanks(bitmaps: BigUint64Array, t0: number, t1: number): Uint32Array {
+  const out = new Uint32Array((t1 - t0) * 32);
+  const words = new Uint32Array(bitmaps.buffer, bitmaps.byteOffset, bitmaps.length * 2); // little-endian: lo, hi
+  const popcount = (v: number) => {
+    v -= (v >>> 1) & 0x55555555;
+    v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+    return (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+  };
+  for (let t = t0; t < t1; t++) {
+    let prefix = 0;
+    for (let s = 0; s < 64; s++) {
+      const b = (t * 64 + s) * 6; // planes B1, B2, B3 as (lo, hi) word pairs
+      const lo = popcount(words[b]! & words[b + 2]! & words[b + 4]!);
+      const hi = popcount(words[b + 1]! & words[b + 3]! & words[b + 5]!);
+      out[(t - t0) * 32 + (s >> 1)]! |= prefix << ((s & 1) * 16);
+      prefix += lo + hi;
+    }
+  }
+  return out;
+}
+
 function uploadTca(device: GPUDevice, m: TcaTbeMatrix, limits: DeviceLimits, label: string) {
   try {
     validateTcaTbeMatrix(m);
@@ -115,8 +145,9 @@ function uploadTca(device: GPUDevice, m: TcaTbeMatrix, limits: DeviceLimits, lab
     const t1 = tr1 * g.tileCols;
     const o0 = m.outlierOffsets[t0]!;
     const o1 = m.outlierOffsets[t1]!;
-    const offsets = new Uint32Array(t1 - t0 + 1);
+    const offsets = new Uint32Array(t1 - t0 + 1 + (t1 - t0) * 32); // offsets, then the rank table
     for (let t = t0; t <= t1; t++) offsets[t - t0] = m.outlierOffsets[t]! - o0;
+    offsets.set(smallTileRanks(m.bitmaps, t0, t1), t1 - t0 + 1);
     const tag = `${label}[tiles ${t0}:${t1}]`;
     const part: WeightPart = {
       rowStart: tr0 * GLOBAL_TILE,

@@ -7,7 +7,9 @@ import { parseDawnOptions } from '../src/gpu.js';
 import { packParams, paramBytes, paramStruct, grid2d } from '../src/kernels/plan.js';
 import { ropeInverseFrequencies } from '../src/kernels/rope.js';
 import { chooseSplitK, resolvePath, tokensPerPass } from '../src/kernels/zipgemm.js';
-import { tileRowsPerPart } from '../src/weights.js';
+import { smallTileRanks, tileRowsPerPart } from '../src/weights.js';
+import { adversarialBf16, rng } from './shared/reference.js';
+import { encodeForTest } from './shared/encode.js';
 import type { DeviceLimits } from '../src/device.js';
 
 describe('host helpers', () => {
@@ -69,6 +71,42 @@ describe('host helpers', () => {
       const ours = ropeInverseFrequencies(hd, theta, scaling);
       const ref = refInvFreq(hd, theta, scaling);
       for (let i = 0; i < ours.length; i++) expect(Math.abs(ours[i]! - ref[i]!) / ref[i]!).toBeLessThan(1e-6);
+    }
+  });
+
+  it("gives every outlier its rank in the tile's segment from the small-tile rank table (ZipGEMM's lookup)", () => {
+    // adversarial exponents: many outliers, spread over every small tile, in ragged tiles too
+    for (const [rows, cols] of [[64, 64], [130, 200], [7, 333]] as const) {
+      const m = encodeForTest(adversarialBf16(rng(rows * 31 + cols), rows * cols), rows, cols);
+      const tiles = m.outlierOffsets.length - 1;
+      const table = smallTileRanks(m.bitmaps, 0, tiles);
+      const words = new Uint32Array(m.bitmaps.buffer, m.bitmaps.byteOffset, m.bitmaps.length * 2);
+      const popcount = (v: number) => {
+        let n = 0;
+        for (let x = v >>> 0; x; x = (x & (x - 1)) >>> 0) n++;
+        return n;
+      };
+      let outliers = 0;
+      for (let t = 0; t < tiles; t++) {
+        let expected = 0; // outliers are stored in small-tile order, then element order
+        for (let s = 0; s < 64; s++) {
+          const b = (t * 64 + s) * 6;
+          for (let e = 0; e < 64; e++) {
+            const half = e >> 5;
+            const bits = words[b + half]! & words[b + 2 + half]! & words[b + 4 + half]!;
+            if (((bits >>> (e & 31)) & 1) === 0) continue;
+            const before = (table[t * 32 + (s >> 1)]! >>> ((s & 1) * 16)) & 0xffff;
+            const base = before + (half ? popcount(words[b]! & words[b + 2]! & words[b + 4]!) : 0);
+            const below = (e & 31) === 0 ? 0 : bits & ((1 << (e & 31)) - 1) & 0xffffffff;
+            expect(base + popcount(below)).toBe(expected);
+            expected++;
+          }
+        }
+        const segment = m.outlierOffsets[t + 1]! - m.outlierOffsets[t]!; // bytes, padded to 16
+        expect(segment).toBe(Math.ceil(expected / 16) * 16);
+        outliers += expected;
+      }
+      expect(outliers).toBeGreaterThan(tiles * 8);
     }
   });
 });

@@ -8,7 +8,9 @@
 //   - invocation `tid` takes, in each band q, the 4 consecutive stream elements
 //     q*1024 + 4*tid .. +3 = one u32 of sign-mantissa bytes; they are 4 neighbouring columns of one
 //     row of a small tile, and the same 4 columns in every band, so one x vec4 feeds 4 rows;
-//   - outlier ranks come from a per-tile prefix of small-tile outlier counts (64 invocations).
+//   - an outlier's rank in the tile's segment is the small tile's rank base from the part's rank table
+//     (weights.ts smallTileRanks, computed at upload) plus the outliers before it in its own word, so a
+//     K tile costs the zip kernel the same two barriers as the dense twin.
 // The 16 invocations sharing a row reduce through workgroup memory at the end, in fixed order.
 
 import { type MatmulOp, type WeightPath, GLOBAL_TILE } from '@zipserv/format';
@@ -72,31 +74,8 @@ export function gemmShader(v: GemmVariant): string {
   }
 
   const zipTilePrologue = /* wgsl */ `
+    workgroupBarrier();
     let gt = tileRow * P.tileCols + kt;
-    if (tid < 64u) {
-      // outlier count of small tile tid: popcount(B1 & B2 & B3), low half kept for in-tile ranks
-      let b = (gt * 64u + tid) * 6u;
-      let lo = countOneBits(bm[b] & bm[b + 2u] & bm[b + 4u]);
-      let hi = countOneBits(bm[b + 1u] & bm[b + 3u] & bm[b + 5u]);
-      stLo[tid] = lo;
-      stCount[tid >> 2u][tid & 3u] = lo + hi;
-    }
-    workgroupBarrier();
-    if (tid < 64u) {
-      var s = 0u;
-      let full = tid >> 2u;
-      for (var g = 0u; g < full; g++) {
-        let c = stCount[g];
-        s += c.x + c.y + c.z + c.w;
-      }
-      let c = stCount[full];
-      let rem = tid & 3u;
-      if (rem > 0u) { s += c.x; }
-      if (rem > 1u) { s += c.y; }
-      if (rem > 2u) { s += c.z; }
-      stPrefix[tid] = s;
-    }
-    workgroupBarrier();
     let segBase = oo[gt];`;
 
   const zipLoadW = /* wgsl */ `
@@ -111,7 +90,11 @@ export function gemmShader(v: GemmVariant): string {
       let smw = sm[gt * 1024u + q * 256u + tid];
       var rank = 0u;
       if ((p0 & p1 & p2 & 0xfu) != 0u) {
-        rank = segBase + stPrefix[t] + select(0u, stLo[t], hiWord == 1u) + countOneBits(m0 & m1 & m2 & ((1u << sh) - 1u));
+        // outliers of the small tiles before t (rank table), of t's low half if this is the high one, then
+        // of this word below these 4 elements
+        rank = segBase + ((oo[rankTable + gt * 32u + (t >> 1u)] >> ((t & 1u) * 16u)) & 0xffffu)
+          + countOneBits(m0 & m1 & m2 & ((1u << sh) - 1u));
+        if (hiWord == 1u) { rank += countOneBits(bm[bw - 1u] & bm[bw + 1u] & bm[bw + 3u]); }
       }
       var w: vec4<f32>;
       for (var i = 0u; i < 4u; i++) {
@@ -171,7 +154,6 @@ ${bindings.join('\n')}
 const NB: u32 = ${v.nb}u;
 var<workgroup> xs: array<vec4<f32>, ${v.nb * 16}>;
 var<workgroup> red: array<f32, 1024>;
-${v.mode === 'zip' ? 'var<workgroup> stCount: array<vec4<u32>, 16>;\nvar<workgroup> stPrefix: array<u32, 64>;\nvar<workgroup> stLo: array<u32, 64>;' : ''}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -186,6 +168,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   let sh = (q16 * 4u) & 31u;
   let hiWord = q16 >> 3u;
   var acc: array<array<f32, ${v.nb}>, 4>;   // [band, token] partial sums over 4 columns
+  ${v.mode === 'zip' ? 'let rankTable = ((P.partRows + 63u) / 64u) * P.tileCols + 1u;   // after the part\'s tile offsets in oo' : ''}
   let kt0 = split * P.kTilesPerSplit;
   let kt1 = min(kt0 + P.kTilesPerSplit, P.tileCols);
   for (var kt = kt0; kt < kt1; kt++) {

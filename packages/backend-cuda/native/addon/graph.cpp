@@ -148,19 +148,7 @@ RopeNode read_rope(Lowering& L, const NodeReader& r) {
   if (headDim % 2 || firstHead < 0 || (firstHead + numHeads) * headDim > rowWidth) r.fail("heads exceed the row");
   float* x = static_cast<float*>(r.buf("x", sz(N, rowWidth, F32)));
   const int32_t* positions = static_cast<const int32_t*>(r.buf("positions", sz(N, I32)));
-  RopeScalingDesc scaling;
-  const Napi::Value sc = r.raw("scaling");
-  if (sc.IsObject()) {
-    const Napi::Object so = sc.As<Napi::Object>();
-    scaling.type = so.Get("type").ToString().Utf8Value();
-    auto f = [&](const char* k, double& dst) {
-      if (so.Get(k).IsNumber()) dst = so.Get(k).As<Napi::Number>().DoubleValue();
-    };
-    f("factor", scaling.factor);
-    f("lowFreqFactor", scaling.lowFreqFactor);
-    f("highFreqFactor", scaling.highFreqFactor);
-    f("originalMaxPositionEmbeddings", scaling.originalMaxPositionEmbeddings);
-  }
+  const RopeScalingDesc scaling = rope_scaling_from_js(r.raw("scaling"));
   try {
     L.ropeTables.push_back(rope_inv_freq(r.num("theta"), headDim, scaling));
   } catch (const std::invalid_argument& e) {

@@ -71,18 +71,7 @@ Napi::Value RopeInvFreq(const Napi::CallbackInfo& info) {
   const double theta = info[0].As<Napi::Number>().DoubleValue();
   const int headDim = info[1].As<Napi::Number>().Int32Value();
   if (headDim < 2 || headDim % 2) throw Napi::RangeError::New(env, "headDim must be a positive even number");
-  RopeScalingDesc scaling;
-  if (info.Length() > 2 && info[2].IsObject()) {
-    const Napi::Object so = info[2].As<Napi::Object>();
-    scaling.type = so.Get("type").ToString().Utf8Value();
-    auto num = [&](const char* k, double& dst) {
-      if (so.Get(k).IsNumber()) dst = so.Get(k).As<Napi::Number>().DoubleValue();
-    };
-    num("factor", scaling.factor);
-    num("lowFreqFactor", scaling.lowFreqFactor);
-    num("highFreqFactor", scaling.highFreqFactor);
-    num("originalMaxPositionEmbeddings", scaling.originalMaxPositionEmbeddings);
-  }
+  const RopeScalingDesc scaling = rope_scaling_from_js(info[2]);  // undefined past the arguments given
   std::vector<float> table;
   try {
     table = rope_inv_freq(theta, headDim, scaling);

@@ -2,10 +2,27 @@
 // _compute_linear_scaling_rope_parameters and _compute_llama3_parameters in float32.
 #include "addon/rope_freq.h"
 
+#include <napi.h>
+
 #include <cmath>
 #include <stdexcept>
 
 namespace zipserv {
+
+RopeScalingDesc rope_scaling_from_js(const Napi::Value& value) {
+  RopeScalingDesc scaling;
+  if (!value.IsObject()) return scaling;
+  const Napi::Object so = value.As<Napi::Object>();
+  scaling.type = so.Get("type").ToString().Utf8Value();
+  auto num = [&](const char* k, double& dst) {
+    if (so.Get(k).IsNumber()) dst = so.Get(k).As<Napi::Number>().DoubleValue();
+  };
+  num("factor", scaling.factor);
+  num("lowFreqFactor", scaling.lowFreqFactor);
+  num("highFreqFactor", scaling.highFreqFactor);
+  num("originalMaxPositionEmbeddings", scaling.originalMaxPositionEmbeddings);
+  return scaling;
+}
 
 std::vector<float> rope_inv_freq(double theta, int headDim, const RopeScalingDesc& scaling) {
   // f(x): round to float32, as each torch op on a float32 tensor does. A Python scalar meeting a

@@ -5,6 +5,10 @@
 #include <string>
 #include <vector>
 
+namespace Napi {
+class Value;
+}
+
 namespace zipserv {
 
 struct RopeScalingDesc {
@@ -15,6 +19,11 @@ struct RopeScalingDesc {
   double highFreqFactor = 4.0;
   double originalMaxPositionEmbeddings = 8192.0;
 };
+
+// The contract's RopeScaling object ({ type, factor, lowFreqFactor, highFreqFactor,
+// originalMaxPositionEmbeddings }) as a RopeScalingDesc; a missing field keeps its default, and a value that is
+// not an object means no scaling.
+RopeScalingDesc rope_scaling_from_js(const Napi::Value& value);
 
 // inv_freq[i] = 1 / theta^(2i/headDim) (f32), then the scaling: [headDim / 2] floats.
 std::vector<float> rope_inv_freq(double theta, int headDim, const RopeScalingDesc& scaling);

@@ -90,6 +90,17 @@ __device__ __forceinline__ void build_decode_tables(DecodeTables* tab, int expBa
   }
 }
 
+// Inclusive prefix sum of v over the warp's lanes (five shuffles): lane l gets v(0) + ... + v(l).
+template <typename T>
+__device__ __forceinline__ T warp_inclusive_sum(T v, int lane) {
+#pragma unroll
+  for (int d = 1; d < 32; d <<= 1) {
+    const T u = __shfl_up_sync(0xffffffffu, v, d);
+    if (lane >= d) v += u;
+  }
+  return v;
+}
+
 // Per-warp outlier bookkeeping for one staged tile: lane l owns small tiles 2l and 2l+1 and returns,
 // packed, the number of outliers before small tile 2l (low 16 bits) and before 2l+1 (high 16 bits).
 __device__ __forceinline__ uint32_t warp_outlier_prefix(const uint64_t* bm, int lane) {
@@ -98,13 +109,7 @@ __device__ __forceinline__ uint32_t warp_outlier_prefix(const uint64_t* bm, int 
   // tile 2l planes: (a.x,a.y) (a.z,a.w) (b.x,b.y); tile 2l+1: (b.z,b.w) (c.x,c.y) (c.z,c.w)
   const int c0 = __popc(a.x & a.z & b.x) + __popc(a.y & a.w & b.y);
   const int c1 = __popc(b.z & c.x & c.z) + __popc(b.w & c.y & c.w);
-  int inc = c0 + c1;
-#pragma unroll
-  for (int d = 1; d < 32; d <<= 1) {
-    const int v = __shfl_up_sync(0xffffffffu, inc, d);
-    if (lane >= d) inc += v;
-  }
-  const int excl = inc - c0 - c1;
+  const int excl = warp_inclusive_sum(c0 + c1, lane) - c0 - c1;
   return uint32_t(excl) | (uint32_t(excl + c0) << 16);
 }
 

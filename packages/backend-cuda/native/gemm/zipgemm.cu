@@ -170,13 +170,7 @@ __device__ __forceinline__ void stage_outlier_ranks(const uint8_t* stage, uint32
   const int h0 = __popc(a.x & a.z & b.x), h1 = __popc(a.y & a.w & b.y);
   const int h2 = __popc(b.z & c.x & c.z), h3 = __popc(b.w & c.y & c.w);
   const int sum = h0 + h1 + h2 + h3;
-  int incl = sum;
-#pragma unroll
-  for (int d = 1; d < 32; d <<= 1) {
-    const int v = __shfl_up_sync(0xffffffffu, incl, d);
-    if (lane >= d) incl += v;
-  }
-  const uint32_t e0 = uint32_t(incl - sum), e1 = e0 + h0, e2 = e1 + h1, e3 = e2 + h2;
+  const uint32_t e0 = uint32_t(warp_inclusive_sum(sum, lane) - sum), e1 = e0 + h0, e2 = e1 + h1, e3 = e2 + h2;
   asm volatile("st.shared.v2.u32 [%0], {%1,%2};" ::"r"(ranks + lane * 8), "r"(e0 | (e1 << 16)), "r"(e2 | (e3 << 16))
                : "memory");
 }
@@ -378,6 +372,8 @@ __global__ void __launch_bounds__(32 * (kCW + 1), kCW == 4 ? (NT <= 16 ? 4 : 3) 
               before += __popc(bm32[u] & bm32[u + 2] & bm32[u + 4]);
             }
           const int cnt = __popc(om);
+          // The scan of warp_inclusive_sum, written out: through the helper ptxas drops one of the two copies
+          // it emits here (converged / divergent) and v4's SASS changes; kept as measured.
           int incl = cnt;
 #pragma unroll
           for (int d = 1; d < 32; d <<= 1) {

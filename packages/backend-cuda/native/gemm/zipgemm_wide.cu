@@ -146,12 +146,7 @@ struct WideCta {
 #pragma unroll
       for (int b = 0; b < 3; b++) above += b < warp ? cnt[par * 4 + b] : 0u;
       const uint32_t c = __popc(om);
-      uint32_t incl = c;
-#pragma unroll
-      for (int d = 1; d < 32; d <<= 1) {
-        const uint32_t v = __shfl_up_sync(0xffffffffu, incl, d);
-        if (lane >= d) incl += v;
-      }
+      const uint32_t incl = warp_inclusive_sum(c, lane);
       const uint32_t total = __shfl_sync(0xffffffffu, incl, 31);
       patch_band(om, g, p, above + incl - c, above + total <= uint32_t(kSegReg), rowBase, lane);
     } else {

@@ -136,7 +136,6 @@ struct Lowering {
 struct RopeNode {
   ops::RopeArgs args;
   std::shared_ptr<size_t> tableOffset;
-  int xId;
   const float* table(const CompiledGraph* g) const {
     return reinterpret_cast<const float*>(static_cast<const char*>(g->constants->ptr) + *tableOffset);
   }
@@ -154,14 +153,14 @@ RopeNode read_rope(Lowering& L, const NodeReader& r) {
   } catch (const std::invalid_argument& e) {
     r.fail(e.what());
   }
-  RopeNode node{{x, positions, nullptr, N, rowWidth, firstHead, numHeads, headDim}, std::make_shared<size_t>(0), r.i("x")};
+  RopeNode node{{x, positions, nullptr, N, rowWidth, firstHead, numHeads, headDim}, std::make_shared<size_t>(0)};
   L.ropeOffsets.push_back(node.tableOffset.get());
   return node;
 }
 
 struct KvAppendNode {
   ops::KvAppendArgs args;
-  int N, rowWidth, qkvId;
+  int N, rowWidth;
 };
 
 KvAppendNode read_kv_append(const NodeReader& r) {
@@ -177,13 +176,13 @@ KvAppendNode read_kv_append(const NodeReader& r) {
   void* kc = r.buf("kCache", cacheBytes);
   void* vc = r.buf("vCache", cacheBytes);
   const int32_t* slots = static_cast<const int32_t*>(r.buf("slots", sz(N, I32)));
-  return {{qkv, kOffset, vOffset, kvWidth, kc, vc, bf16, numSlots, slots}, N, rowWidth, r.i("qkv")};
+  return {{qkv, kOffset, vOffset, kvWidth, kc, vc, bf16, numSlots, slots}, N, rowWidth};
 }
 
-/** A rope node followed by a kvAppend of the same rows: one fused launch (ops/rope_kv_append.cu, same bits). */
+/** A rope node followed by a kvAppend of the same rows (same buffer, checked by rope_kv_append_fusable): one
+ *  fused launch (ops/rope_kv_append.cu, same bits). */
 bool fusable(const RopeNode& rope, const KvAppendNode& kv) {
-  return rope.xId == kv.qkvId && rope.args.N == kv.N && rope.args.rowWidth == kv.rowWidth &&
-         ops::rope_kv_append_fusable(rope.args, kv.args);
+  return rope.args.N == kv.N && rope.args.rowWidth == kv.rowWidth && ops::rope_kv_append_fusable(rope.args, kv.args);
 }
 
 Step lower_rope(const RopeNode& rope, const CompiledGraph* g) {
@@ -327,8 +326,9 @@ Step lower(Lowering& L, const NodeReader& r) {
     p.out = static_cast<float*>(r.buf("out", sz(p.N, p.H, p.hd) * F32));
     const size_t ws = ops::plan_attention(p, st.prop.multiProcessorCount);
     scratchNeed = std::max(scratchNeed, ws);
-    const bool counted = ops::attention_counter_count(p) > 0;
-    L.counterNeed = std::max(L.counterNeed, ops::attention_counter_count(p));
+    const size_t counters = ops::attention_counter_count(p);
+    L.counterNeed = std::max(L.counterNeed, counters);
+    const bool counted = counters > 0;
     const CompiledGraph* graph = &g;
     return [=](cudaStream_t s, void* scratch) {
       ops::AttentionParams q = p;

@@ -132,125 +132,125 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p, 
   // A split past the row's context has no positions: it only counts itself in below (block-uniform branch).
   const bool work = lo < hi || p.splits == 1;
   if (work) {
-  const float* q = p.qkv + static_cast<size_t>(n) * p.rowWidth + p.qOffset + static_cast<size_t>(g) * G * hd;
-  for (int j = threadIdx.x; j < G * hd; j += kThreads) {
-    sQ[j] = q[j] * p.scale;
-    sAcc[j] = 0.f;
-  }
-  for (int j = threadIdx.x; j < G; j += kThreads) {
-    sM[j] = -INFINITY;
-    sL[j] = 0.f;
-  }
-  __syncthreads();
+    const float* q = p.qkv + static_cast<size_t>(n) * p.rowWidth + p.qOffset + static_cast<size_t>(g) * G * hd;
+    for (int j = threadIdx.x; j < G * hd; j += kThreads) {
+      sQ[j] = q[j] * p.scale;
+      sAcc[j] = 0.f;
+    }
+    for (int j = threadIdx.x; j < G; j += kThreads) {
+      sM[j] = -INFINITY;
+      sL[j] = 0.f;
+    }
+    __syncthreads();
 
-  const T* kc = static_cast<const T*>(p.kCache);
-  const T* vc = static_cast<const T*>(p.vCache);
-  const int warp = threadIdx.x >> 5;
-  const int lane = threadIdx.x & 31;
-  const int* table = p.blockTables + static_cast<size_t>(info.seq) * p.maxBlocksPerSeq;
+    const T* kc = static_cast<const T*>(p.kCache);
+    const T* vc = static_cast<const T*>(p.vCache);
+    const int warp = threadIdx.x >> 5;
+    const int lane = threadIdx.x & 31;
+    const int* table = p.blockTables + static_cast<size_t>(info.seq) * p.maxBlocksPerSeq;
 
-  for (int t0 = lo; t0 < hi; t0 += kTile) {
-    const int tlen = min(kTile, hi - t0);
-    // 1. scores
-    for (int pp = warp; pp < tlen; pp += kWarps) {
-      const int pos = t0 + pp;
-      const int blk = table[pos / p.blockSize];
-      const bool valid = blk >= 0 && blk < p.numBlocks;
-      const long long rowOff =
-          valid ? ((static_cast<long long>(blk) * p.blockSize + pos % p.blockSize) * p.Hkv + g) * hd : -1;
-      if (lane == 0) sRow[pp] = rowOff;
-      if (hd <= 32 * kDimsPerLane) {
-        float kr[kDimsPerLane];  // the K row, lane-strided: one round trip for all G heads
-#pragma unroll
-        for (int i = 0; i < kDimsPerLane; ++i) {
-          const int d = lane + 32 * i;
-          kr[i] = valid && d < hd ? load_cache(kc + rowOff + d) : 0.f;
-        }
-        for (int h = 0; h < G; ++h) {
-          float dot = 0.f;
-#pragma unroll
+    for (int t0 = lo; t0 < hi; t0 += kTile) {
+      const int tlen = min(kTile, hi - t0);
+      // 1. scores
+      for (int pp = warp; pp < tlen; pp += kWarps) {
+        const int pos = t0 + pp;
+        const int blk = table[pos / p.blockSize];
+        const bool valid = blk >= 0 && blk < p.numBlocks;
+        const long long rowOff =
+            valid ? ((static_cast<long long>(blk) * p.blockSize + pos % p.blockSize) * p.Hkv + g) * hd : -1;
+        if (lane == 0) sRow[pp] = rowOff;
+        if (hd <= 32 * kDimsPerLane) {
+          float kr[kDimsPerLane];  // the K row, lane-strided: one round trip for all G heads
+  #pragma unroll
           for (int i = 0; i < kDimsPerLane; ++i) {
             const int d = lane + 32 * i;
-            if (d < hd) dot += sQ[h * hd + d] * kr[i];
+            kr[i] = valid && d < hd ? load_cache(kc + rowOff + d) : 0.f;
           }
-          dot = warp_sum(dot);
-          if (lane == 0) sS[h * kTile + pp] = valid ? dot : -INFINITY;
-        }
-      } else {
-        for (int h = 0; h < G; ++h) {
-          float dot = 0.f;
-          if (valid) {
-            for (int d = lane; d < hd; d += 32) dot += sQ[h * hd + d] * load_cache(kc + rowOff + d);
+          for (int h = 0; h < G; ++h) {
+            float dot = 0.f;
+  #pragma unroll
+            for (int i = 0; i < kDimsPerLane; ++i) {
+              const int d = lane + 32 * i;
+              if (d < hd) dot += sQ[h * hd + d] * kr[i];
+            }
+            dot = warp_sum(dot);
+            if (lane == 0) sS[h * kTile + pp] = valid ? dot : -INFINITY;
           }
-          dot = warp_sum(dot);
-          if (lane == 0) sS[h * kTile + pp] = valid ? dot : -INFINITY;
+        } else {
+          for (int h = 0; h < G; ++h) {
+            float dot = 0.f;
+            if (valid) {
+              for (int d = lane; d < hd; d += 32) dot += sQ[h * hd + d] * load_cache(kc + rowOff + d);
+            }
+            dot = warp_sum(dot);
+            if (lane == 0) sS[h * kTile + pp] = valid ? dot : -INFINITY;
+          }
         }
       }
-    }
-    __syncthreads();
-    // 2. online softmax, one warp per head
-    for (int h = warp; h < G; h += kWarps) {
-      float tmax = -INFINITY;
-      for (int pp = lane; pp < tlen; pp += 32) tmax = fmaxf(tmax, sS[h * kTile + pp]);
-      tmax = warp_max(tmax);
-      const float mOld = sM[h];
-      const float mNew = fmaxf(mOld, tmax);
-      float sum = 0.f;
-      for (int pp = lane; pp < tlen; pp += 32) {
-        const float e = mNew == -INFINITY ? 0.f : expf(sS[h * kTile + pp] - mNew);
-        sS[h * kTile + pp] = e;
-        sum += e;
+      __syncthreads();
+      // 2. online softmax, one warp per head
+      for (int h = warp; h < G; h += kWarps) {
+        float tmax = -INFINITY;
+        for (int pp = lane; pp < tlen; pp += 32) tmax = fmaxf(tmax, sS[h * kTile + pp]);
+        tmax = warp_max(tmax);
+        const float mOld = sM[h];
+        const float mNew = fmaxf(mOld, tmax);
+        float sum = 0.f;
+        for (int pp = lane; pp < tlen; pp += 32) {
+          const float e = mNew == -INFINITY ? 0.f : expf(sS[h * kTile + pp] - mNew);
+          sS[h * kTile + pp] = e;
+          sum += e;
+        }
+        sum = warp_sum(sum);
+        if (lane == 0) {
+          const float corr = mOld == -INFINITY ? 0.f : expf(mOld - mNew);
+          sCorr[h] = corr;
+          sL[h] = sL[h] * corr + sum;
+          sM[h] = mNew;
+        }
       }
-      sum = warp_sum(sum);
-      if (lane == 0) {
-        const float corr = mOld == -INFINITY ? 0.f : expf(mOld - mNew);
-        sCorr[h] = corr;
-        sL[h] = sL[h] * corr + sum;
-        sM[h] = mNew;
-      }
-    }
-    __syncthreads();
-    // 3. accumulate P.V
-    if (G * hd <= kThreads * kAccPerThread) {
-      float a[kAccPerThread];
-      int jh[kAccPerThread], jd[kAccPerThread];
-#pragma unroll
-      for (int i = 0; i < kAccPerThread; ++i) {
-        const int j = threadIdx.x + i * kThreads;
-        jh[i] = j < G * hd ? j / hd : 0;
-        jd[i] = j - jh[i] * hd;
-        a[i] = j < G * hd ? sAcc[j] * sCorr[jh[i]] : 0.f;
-      }
-#pragma unroll 4
-      for (int pp = 0; pp < tlen; ++pp) {
-        const long long off = sRow[pp];
-        if (off < 0) continue;
-#pragma unroll
+      __syncthreads();
+      // 3. accumulate P.V
+      if (G * hd <= kThreads * kAccPerThread) {
+        float a[kAccPerThread];
+        int jh[kAccPerThread], jd[kAccPerThread];
+  #pragma unroll
         for (int i = 0; i < kAccPerThread; ++i) {
-          if (threadIdx.x + i * kThreads < G * hd) a[i] += sS[jh[i] * kTile + pp] * load_cache(vc + off + jd[i]);
+          const int j = threadIdx.x + i * kThreads;
+          jh[i] = j < G * hd ? j / hd : 0;
+          jd[i] = j - jh[i] * hd;
+          a[i] = j < G * hd ? sAcc[j] * sCorr[jh[i]] : 0.f;
         }
-      }
-#pragma unroll
-      for (int i = 0; i < kAccPerThread; ++i) {
-        const int j = threadIdx.x + i * kThreads;
-        if (j < G * hd) sAcc[j] = a[i];
-      }
-    } else {
-      for (int j = threadIdx.x; j < G * hd; j += kThreads) {
-        const int h = j / hd;
-        const int d = j - h * hd;
-        float a = sAcc[j] * sCorr[h];
-        const float* prob = sS + h * kTile;
+  #pragma unroll 4
         for (int pp = 0; pp < tlen; ++pp) {
           const long long off = sRow[pp];
-          if (off >= 0) a += prob[pp] * load_cache(vc + off + d);
+          if (off < 0) continue;
+  #pragma unroll
+          for (int i = 0; i < kAccPerThread; ++i) {
+            if (threadIdx.x + i * kThreads < G * hd) a[i] += sS[jh[i] * kTile + pp] * load_cache(vc + off + jd[i]);
+          }
         }
-        sAcc[j] = a;
+  #pragma unroll
+        for (int i = 0; i < kAccPerThread; ++i) {
+          const int j = threadIdx.x + i * kThreads;
+          if (j < G * hd) sAcc[j] = a[i];
+        }
+      } else {
+        for (int j = threadIdx.x; j < G * hd; j += kThreads) {
+          const int h = j / hd;
+          const int d = j - h * hd;
+          float a = sAcc[j] * sCorr[h];
+          const float* prob = sS + h * kTile;
+          for (int pp = 0; pp < tlen; ++pp) {
+            const long long off = sRow[pp];
+            if (off >= 0) a += prob[pp] * load_cache(vc + off + d);
+          }
+          sAcc[j] = a;
+        }
       }
+      __syncthreads();
     }
-    __syncthreads();
   }
-  }  // work
 
   const int H = p.H;
   if (p.splits == 1) {
@@ -319,8 +319,6 @@ size_t plan_attention(AttentionParams& p, int numSMs) {
     if (static_cast<size_t>(splits) > cap) splits = cap < 1 ? 1 : static_cast<int>(cap);
   }
   p.splits = splits;
-  p.chunk = (maxCtx + splits - 1) / splits;
-  if (p.chunk < 1) p.chunk = 1;
   return splits > 1 ? static_cast<size_t>(p.N) * p.H * splits * (p.hd + 2) * sizeof(float) : 0;
 }
 

@@ -67,16 +67,16 @@ struct AttentionParams {
   float* out;  // [N, H*hd] f32
   int H, Hkv, hd;
   float scale;
-  // Flash-decoding split of the context, fixed when the graph is planned: each (row, kv head)
-  // is handled by `splits` blocks, merged by the last of them to finish. `chunk` is the positions per split
-  // at full capacity (the plan's bound); at run time a row's actual context is divided among the splits.
-  int splits, chunk;
+  // Flash-decoding split of the context, fixed when the graph is planned: each (row, kv head) is handled
+  // by `splits` blocks, merged by the last of them to finish; at run time a row's actual context is divided
+  // among them.
+  int splits;
   // [N, Hkv] arrival counters, zero before a launch and left zero after it (splits > 1 only). They must
   // outlive the workspace's other uses between launches: the graph keeps them in a buffer of their own.
   unsigned* counters;
 };
 
-// Picks splits/chunk for a graph (from the largest context the block table can address) and
+// Picks the split count for a graph (from the largest context the block table can address) and
 // returns the workspace bytes the launch needs (0 without a split).
 size_t plan_attention(AttentionParams& p, int numSMs);
 // Arrival counters a planned launch needs (0 without a split).

@@ -36,8 +36,15 @@ __device__ __forceinline__ void pdl_op_prologue() {
 
 namespace zipserv {
 
+/** ZIPSERV_NO_PDL: no kernel (GEMMs included) is launched with programmatic stream serialisation. */
+inline bool pdl_off_everywhere() {
+  static const bool off = std::getenv("ZIPSERV_NO_PDL") != nullptr;
+  return off;
+}
+
+/** Whether the op kernels launch with it (off under ZIPSERV_NO_PDL or ZIPSERV_NO_OP_PDL). */
 inline bool pdl_enabled() {
-  static const bool on = std::getenv("ZIPSERV_NO_PDL") == nullptr && std::getenv("ZIPSERV_NO_OP_PDL") == nullptr;
+  static const bool on = !pdl_off_everywhere() && std::getenv("ZIPSERV_NO_OP_PDL") == nullptr;
   return on;
 }
 

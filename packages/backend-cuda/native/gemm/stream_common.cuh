@@ -349,8 +349,7 @@ inline cudaError_t launch_clustered(StreamKernel kernel, const Params& p, cudaSt
   cudaLaunchAttribute attr[2];
   cluster_pdl_attrs(attr, unsigned(p.splitK));
   cfg.attrs = attr;
-  static const bool noPdl = getenv("ZIPSERV_NO_PDL") != nullptr;
-  cfg.numAttrs = noPdl ? 1 : 2;
+  cfg.numAttrs = pdl_off_everywhere() ? 1 : 2;
   const cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, p);
   return e != cudaSuccess ? e : cudaGetLastError();
 }

@@ -146,6 +146,14 @@ __device__ __forceinline__ void load_segment(SegRegs& g, const Params& p, uint32
   g.word = uint32_t(lane) * 4 < len ? __ldcs(reinterpret_cast<const uint32_t*>(p.outliers + off) + lane) : 0u;
 }
 
+// PRMT with the selector as given: __byte_perm's contract ignores bit 3 of each nibble, so ptxas masks every
+// selector with 0x7777 first; the code nibbles here never set it (one LOP3 fewer per lookup).
+__device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel) {
+  uint32_t d;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(sel));
+  return d;
+}
+
 // The lane's exponent bytes and sign-mantissa words of a band: X[s][w] byte q = exponent of element
 // 16w + 4q + s (the outlier code gives exponent 0), S = the 32 sign-mantissa bytes; om = outlier mask (bit e).
 struct BandParts {
@@ -163,8 +171,8 @@ __device__ __forceinline__ void band_parts(const BandRegs<true>& B, const Params
   sel[3] = ((P1 >> 3) & 0x11111111u) | ((P2 >> 2) & 0x22222222u) | ((P3 >> 1) & 0x44444444u);
 #pragma unroll
   for (int s = 0; s < 4; s++) {
-    d.X[s][0] = __byte_perm(p.lut0, p.lut1, sel[s]);
-    d.X[s][1] = __byte_perm(p.lut0, p.lut1, sel[s] >> 16);
+    d.X[s][0] = prmt(p.lut0, p.lut1, sel[s]);
+    d.X[s][1] = prmt(p.lut0, p.lut1, sel[s] >> 16);
   }
   const uint32_t S[8] = {B.sm[0].x, B.sm[0].y, B.sm[0].z, B.sm[0].w, B.sm[1].x, B.sm[1].y, B.sm[1].z, B.sm[1].w};
 #pragma unroll
@@ -258,6 +266,38 @@ __device__ __forceinline__ void patch_band(uint32_t om, const SegRegs& g, const 
       const uint32_t a = laneBase + ((e ^ swz) << 1);
       sts_u16(a, lds_u16(a) | (ex << 7));
     });
+  }
+}
+
+__device__ __forceinline__ void red_or_shared(uint32_t addr, uint32_t v) {
+  asm volatile("red.shared.or.b32 [%0], %1;" ::"r"(addr), "r"(v) : "memory");
+}
+// patch_band for the whole-tile scratch of v13: each outlier is one shared-memory OR (no load-use chain through
+// the scratch), the exponents of four consecutive ranks come from one funnel shift of two shuffled segment words,
+// and the warp runs as many rounds as its busiest lane has outliers (REDUX), not a vote per outlier.
+__device__ __forceinline__ void patch_band_red(uint32_t om, const SegRegs& g, const Params& p, uint32_t k, bool inRegs,
+                                               uint32_t rowBase, int lane) {
+  const uint32_t laneBase = rowBase + uint32_t(lane & 1) * 64, swz = uint32_t((lane >> 1) & 3) << 3;
+  // Element e's bf16 sits at laneBase + 2 (e ^ swz): the exponent goes to bits 7..14 of its half of the word.
+  auto put = [&](uint32_t e, uint32_t ex) {
+    red_or_shared(laneBase + (((e ^ swz) & ~1u) << 1), ex << (((e << 4) & 16u) | 7u));  // swz keeps bit 0 of e
+  };
+  if (inRegs) {
+    const uint32_t rounds = __reduce_max_sync(0xffffffffu, uint32_t(__popc(om)));
+    uint32_t m = om, E = 0;
+    for (uint32_t i = 0; i < rounds; i++) {
+      if ((i & 3u) == 0) {  // warp-uniform: the exponents of ranks k + i .. k + i + 3
+        const uint32_t r = k + i;
+        const uint32_t w0 = __shfl_sync(0xffffffffu, g.word, int((r >> 2) & 31u));
+        const uint32_t w1 = __shfl_sync(0xffffffffu, g.word, int(((r >> 2) + 1u) & 31u));
+        E = __funnelshift_r(w0, w1, (r & 3u) * 8u);
+      }
+      // Branch-free: a lane that is done ORs 0 into its element 31.
+      put(uint32_t(__ffs(m | 0x80000000u) - 1), m ? prmt(E, 0u, 0x4440u | (i & 3u)) : 0u);
+      m &= m - 1u;
+    }
+  } else {
+    for_each_outlier(om, g, p, k, true, put);
   }
 }
 

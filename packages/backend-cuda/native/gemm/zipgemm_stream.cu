@@ -76,11 +76,19 @@ __device__ __forceinline__ void convert_x(uint32_t (&bf)[4][NF][2], const float 
     }
 }
 
-template <bool kZip, int NF, int kMinBlocks>
+// kWholeTile (v13): the warp decodes all four bands of a tile into an 8 KB scratch before any mma, so the 16
+// HMMAs of a tile form four independent accumulator chains issued back to back (v9 runs one chain of four per band,
+// each HMMA waiting on the last), one __syncwarp pair per tile instead of per band, and the outlier patch is
+// patch_band_red. The per-accumulator k order is v9's, so both give the same bits.
+template <bool kZip, int NF, int kMinBlocks, bool kWholeTile>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Params p) {
   constexpr int NT = NF * 8;
-  __shared__ __align__(128) uint8_t scratchAll[kWarps * kScratch];
-  __shared__ __align__(16) float part[kWarps * NT * kPartStride];
+  constexpr int kScratchBytes = kWholeTile ? 4 * kScratch : kScratch;
+  // Warp partials of the epilogue: v13 reuses its own scratch (8 KB >= NT x 68 floats), v9 has them apart.
+  constexpr int kPartWarp = kWholeTile ? kScratchBytes / 4 : NT * kPartStride;  // floats per warp
+  __shared__ __align__(128) uint8_t scratchAll[kWarps * kScratchBytes];
+  __shared__ __align__(16) float partApart[kWholeTile ? 4 : kWarps * NT * kPartStride];
+  float* part = kWholeTile ? reinterpret_cast<float*>(scratchAll) : partApart;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int S = p.splitK;
   const int split = int(blockIdx.x % unsigned(S));  // == rank in the 1-D cluster
@@ -91,7 +99,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
   const int k0 = int((long long)c * kt / C), k1 = int((long long)(c + 1) * kt / C);
   const size_t rowTile = size_t(band) * kt;
 
-  const uint32_t scratch = smem_u32(scratchAll + warp * kScratch);
+  const uint32_t scratch = smem_u32(scratchAll + warp * kScratchBytes);
   // ldmatrix.x4: lanes 8i..8i+7 address rows of small tile 4s+i; chunk = row ^ (tile & 3) = row ^ i.
   const uint32_t aLane = uint32_t(lane >> 3) * 128 + ((uint32_t((lane & 7) ^ (lane >> 3))) << 4);
 
@@ -137,22 +145,55 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
   // finishes; activations (and y, bias) are its outputs, so read them only after the grid dependency resolves.
   griddep_launch_dependents();
   griddep_wait();
-  if (k0 < k1) {
+  if (!kWholeTile && k0 < k1) {
     load_x<NF>(xr, p, k0, n0, lane);
   }
   const int t = lane >> 1, h = lane & 1;
   const uint32_t rowBase = scratch + uint32_t(t) * 128;
   for (int gk = k0; gk < k1; gk++) {
-    convert_x<NF>(bf, xr);
+    // v13 loads this tile's activations now and rounds them just before its mma (four band decodes later, which
+    // hides the L1/L2 latency): no f32 copy of the next tile lives beside this tile's bf16 through the decode.
+    if constexpr (kWholeTile) load_x<NF>(xr, p, gk, n0, lane);
+    else convert_x<NF>(bf, xr);
     const bool more = gk + 1 < k1;
     if (more) {
       uint32_t off, len;
       segment(gk + 1, off, len);
       if constexpr (kZip) load_segment(segNext, p, off, len, lane);
-      load_x<NF>(xr, p, gk + 1, n0, lane);
+      if constexpr (!kWholeTile) load_x<NF>(xr, p, gk + 1, n0, lane);
     }
     uint32_t k[4] = {0, 0, 0, 0}, inRegs = 0;
     if constexpr (kZip) inRegs = tile_ranks(ring, k, lane);
+    if constexpr (kWholeTile) {
+#pragma unroll
+      for (int mt = 0; mt < 4; mt++) {
+        const uint32_t bandBase = rowBase + uint32_t(mt) * kScratch;
+        uint32_t om = 0;
+        if constexpr (kZip) {
+          decode_band(ring[mt], p, bandBase, lane, om);
+        } else {
+#pragma unroll
+          for (int r = 0; r < 4; r++) sts128(bandBase + ((uint32_t((4 * h + r) ^ (t & 3))) << 4), ring[mt].rows[r]);
+        }
+        if (more) load_band(ring[mt], p, ptr, mt);
+        if constexpr (kZip) patch_band_red(om, seg, p, k[mt], (inRegs >> mt) & 1u, bandBase, lane);
+      }
+      convert_x<NF>(bf, xr);
+      __syncwarp();
+#pragma unroll
+      for (int s = 0; s < 4; s++)
+#pragma unroll
+        for (int mt = 0; mt < 4; mt++) {
+          uint32_t a0, a1, a2, a3;
+          ldmatrix_x4(a0, a1, a2, a3, scratch + uint32_t(mt) * kScratch + uint32_t(s) * 512 + aLane);
+#pragma unroll
+          for (int f = 0; f < NF; f++) mma_bf16(acc[mt][f], a0, a1, a2, a3, bf[s][f][0], bf[s][f][1]);
+        }
+      __syncwarp();  // the next tile overwrites the scratch
+      if constexpr (kZip) seg = segNext;
+      ptr.next();
+      continue;
+    }
 #pragma unroll
     for (int mt = 0; mt < 4; mt++) {
       uint32_t om = 0;
@@ -179,7 +220,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
   }
 
   // Epilogue: warp partials [warp][n][m] in shared memory, then the cluster sums them in (rank, warp) order.
-  float* mine = part + warp * NT * kPartStride;
+  float* mine = part + warp * kPartWarp;
 #pragma unroll
   for (int mt = 0; mt < 4; mt++)
 #pragma unroll
@@ -202,7 +243,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
     for (int r = 0; r < S; r++) {
       const float* peer = cluster.map_shared_rank(part, r);
 #pragma unroll
-      for (int w = 0; w < kWarps; w++) v += peer[(w * NT + n) * kPartStride + m];
+      for (int w = 0; w < kWarps; w++) v += peer[w * kPartWarp + n * kPartStride + m];
     }
     if (p.bias) v += p.bias[gm];
     float* out = p.y + size_t(n0 + n) * p.ldy + p.outOffset + gm;
@@ -213,16 +254,32 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
   asm volatile("barrier.cluster.arrive.relaxed.aligned;\n\tbarrier.cluster.wait.aligned;\n" ::: "memory");
 }
 
-template <bool kZip, int NF, int kMinBlocks>
+// v13's 32 KB of static shared memory per CTA: ask for the largest carveout so registers, not the L1/shared
+// split, set the resident CTAs (once per instantiation, before the occupancy query and the first launch).
+template <bool kZip, int NF, int kMinBlocks, bool kWholeTile>
+StreamKernel kernel_of() {
+  auto kernel = stream_kernel<kZip, NF, kMinBlocks, kWholeTile>;
+  if constexpr (kWholeTile) {
+    static const bool once = [&] {
+      cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+      cudaGetLastError();
+      return true;
+    }();
+    (void)once;
+  }
+  return kernel;
+}
+
+template <bool kZip, int NF, int kMinBlocks, bool kWholeTile>
 cudaError_t launch_kernel(const Params& p, cudaStream_t s) {
-  return launch_clustered(stream_kernel<kZip, NF, kMinBlocks>, p, s);
+  return launch_clustered(kernel_of<kZip, NF, kMinBlocks, kWholeTile>(), p, s);
 }
 
 // Co-resident clusters of `split` CTAs of the zip kernel (the dense twin follows the zip schedule).
-template <int NF, int kMinBlocks>
+template <int NF, int kMinBlocks, bool kWholeTile>
 int max_clusters(int split) {
   static int cached[kMaxSplit + 1] = {};
-  if (!cached[split]) cached[split] = active_clusters(stream_kernel<true, NF, kMinBlocks>, split, kMinBlocks);
+  if (!cached[split]) cached[split] = active_clusters(kernel_of<true, NF, kMinBlocks, kWholeTile>(), split, kMinBlocks);
   return cached[split];
 }
 
@@ -236,18 +293,19 @@ int token_tile(int N, int requested) {
 
 namespace {
 // Kernel instantiation by token tile and occupancy target (resident CTAs per SM the registers are capped for).
-template <bool kZip>
+template <bool kZip, bool kWholeTile>
 cudaError_t launch_occ(const Params& p, int nt, int occ, cudaStream_t s) {
-  if (nt == 8) return occ >= 4 ? launch_kernel<kZip, 1, 4>(p, s) : launch_kernel<kZip, 1, 3>(p, s);
-  return occ >= 3 ? launch_kernel<kZip, 2, 3>(p, s) : launch_kernel<kZip, 2, 2>(p, s);
+  if (nt == 8) return occ >= 4 ? launch_kernel<kZip, 1, 4, kWholeTile>(p, s) : launch_kernel<kZip, 1, 3, kWholeTile>(p, s);
+  return occ >= 3 ? launch_kernel<kZip, 2, 3, kWholeTile>(p, s) : launch_kernel<kZip, 2, 2, kWholeTile>(p, s);
 }
+template <bool kWholeTile>
 int clusters_fit(int nt, int occ, int split) {
-  if (nt == 8) return occ >= 4 ? max_clusters<1, 4>(split) : max_clusters<1, 3>(split);
-  return occ >= 3 ? max_clusters<2, 3>(split) : max_clusters<2, 2>(split);
+  if (nt == 8) return occ >= 4 ? max_clusters<1, 4, kWholeTile>(split) : max_clusters<1, 3, kWholeTile>(split);
+  return occ >= 3 ? max_clusters<2, 3, kWholeTile>(split) : max_clusters<2, 2, kWholeTile>(split);
 }
 }  // namespace
 
-int default_split(int M, int K, int N, int nTile, int occ) {
+int default_split(int M, int K, int N, int nTile, int occ, bool wholeTile) {
   const int nt = token_tile(N, nTile);
   const long long bands = (M + 63) / 64, kt = (K + 63) / 64, chunks = (N + nt - 1) / nt;
   const long long clusters = bands * chunks;
@@ -256,16 +314,19 @@ int default_split(int M, int K, int N, int nTile, int occ) {
   // Llama shapes (dev/NOTES.md, v9): it picks the measured best split, or one within 4% of it, on each.
   // Ties go to the smaller split. Keep >= 2 K tiles per warp (the register ring is one tile deep).
   const int maxSplit = int(std::max<long long>(1, std::min<long long>(kMaxSplit, kt / (2 * kWarps))));
-  return cheapest_split(clusters, kt, kWarps, 1.0, maxSplit, [&](int sp) { return clusters_fit(nt, occ, sp); });
+  return cheapest_split(clusters, kt, kWarps, 1.0, maxSplit, [&](int sp) {
+    return wholeTile ? clusters_fit<true>(nt, occ, sp) : clusters_fit<false>(nt, occ, sp);
+  });
 }
 
 cudaError_t launch(const TcaTbeDeviceMatrix* w, const uint16_t* dense, int M, int K, const float* x, int N, float* y,
                    int ldy, int outOffset, const float* bias, bool accumulate, int nTile, int splitK, int occ,
-                   cudaStream_t s) {
+                   bool wholeTile, cudaStream_t s) {
   if (const cudaError_t e = check_launch(w, dense, M, K, x, N, y, ldy, outOffset, splitK); e != cudaSuccess) return e;
   const int nt = token_tile(N, nTile);
   const Params p = make_params(w, dense, M, K, x, N, y, ldy, outOffset, bias, accumulate, splitK, nt);
-  return w ? launch_occ<true>(p, nt, occ, s) : launch_occ<false>(p, nt, occ, s);
+  if (wholeTile) return w ? launch_occ<true, true>(p, nt, occ, s) : launch_occ<false, true>(p, nt, occ, s);
+  return w ? launch_occ<true, false>(p, nt, occ, s) : launch_occ<false, false>(p, nt, occ, s);
 }
 
 }  // namespace zipserv::gemm::stream

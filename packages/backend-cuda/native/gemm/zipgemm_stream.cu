@@ -164,18 +164,23 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
     }
     uint32_t k[4] = {0, 0, 0, 0}, inRegs = 0;
     if constexpr (kZip) inRegs = tile_ranks(ring, k, lane);
+    // Band mt of the ring into the scratch band at `base`: decoded (outliers still without their exponent, om = their
+    // mask), or the dense twin's rows as they are.
+    auto stage_band = [&](int mt, uint32_t base, uint32_t& om) {
+      if constexpr (kZip) {
+        decode_band(ring[mt], p, base, lane, om);
+      } else {
+#pragma unroll
+        for (int r = 0; r < 4; r++) sts128(base + ((uint32_t((4 * h + r) ^ (t & 3))) << 4), ring[mt].rows[r]);
+      }
+    };
     if constexpr (kWholeTile) {
 #pragma unroll
       for (int mt = 0; mt < 4; mt++) {
         const uint32_t bandBase = rowBase + uint32_t(mt) * kScratch;
         uint32_t om = 0;
-        if constexpr (kZip) {
-          decode_band(ring[mt], p, bandBase, lane, om);
-        } else {
-#pragma unroll
-          for (int r = 0; r < 4; r++) sts128(bandBase + ((uint32_t((4 * h + r) ^ (t & 3))) << 4), ring[mt].rows[r]);
-        }
-        if (more) load_band(ring[mt], p, ptr, mt);
+        stage_band(mt, bandBase, om);
+        if (more) load_band(ring[mt], p, ptr, mt);  // slot mt is free again: band mt of the next tile
         if constexpr (kZip) patch_band_red(om, seg, p, k[mt], (inRegs >> mt) & 1u, bandBase, lane);
       }
       convert_x<NF>(bf, xr);
@@ -190,30 +195,23 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
           for (int f = 0; f < NF; f++) mma_bf16(acc[mt][f], a0, a1, a2, a3, bf[s][f][0], bf[s][f][1]);
         }
       __syncwarp();  // the next tile overwrites the scratch
-      if constexpr (kZip) seg = segNext;
-      ptr.next();
-      continue;
-    }
+    } else {
 #pragma unroll
-    for (int mt = 0; mt < 4; mt++) {
-      uint32_t om = 0;
-      if constexpr (kZip) {
-        decode_band(ring[mt], p, rowBase, lane, om);
-      } else {
+      for (int mt = 0; mt < 4; mt++) {
+        uint32_t om = 0;
+        stage_band(mt, rowBase, om);
+        if (more) load_band(ring[mt], p, ptr, mt);
+        if constexpr (kZip) patch_band(om, seg, p, k[mt], (inRegs >> mt) & 1u, rowBase, lane);
+        __syncwarp();
 #pragma unroll
-        for (int r = 0; r < 4; r++) sts128(rowBase + ((uint32_t((4 * h + r) ^ (t & 3))) << 4), ring[mt].rows[r]);
+        for (int s = 0; s < 4; s++) {
+          uint32_t a0, a1, a2, a3;
+          ldmatrix_x4(a0, a1, a2, a3, scratch + uint32_t(s) * 512 + aLane);
+#pragma unroll
+          for (int f = 0; f < NF; f++) mma_bf16(acc[mt][f], a0, a1, a2, a3, bf[s][f][0], bf[s][f][1]);
+        }
+        __syncwarp();  // the next band overwrites the scratch
       }
-      if (more) load_band(ring[mt], p, ptr, mt);  // slot mt is free again: band mt of the next tile
-      if constexpr (kZip) patch_band(om, seg, p, k[mt], (inRegs >> mt) & 1u, rowBase, lane);
-      __syncwarp();
-#pragma unroll
-      for (int s = 0; s < 4; s++) {
-        uint32_t a0, a1, a2, a3;
-        ldmatrix_x4(a0, a1, a2, a3, scratch + uint32_t(s) * 512 + aLane);
-#pragma unroll
-        for (int f = 0; f < NF; f++) mma_bf16(acc[mt][f], a0, a1, a2, a3, bf[s][f][0], bf[s][f][1]);
-      }
-      __syncwarp();  // the next band overwrites the scratch
     }
     if constexpr (kZip) seg = segNext;
     ptr.next();

@@ -269,38 +269,6 @@ __device__ __forceinline__ void patch_band(uint32_t om, const SegRegs& g, const 
   }
 }
 
-__device__ __forceinline__ void red_or_shared(uint32_t addr, uint32_t v) {
-  asm volatile("red.shared.or.b32 [%0], %1;" ::"r"(addr), "r"(v) : "memory");
-}
-// patch_band for the whole-tile scratch of v13: each outlier is one shared-memory OR (no load-use chain through
-// the scratch), the exponents of four consecutive ranks come from one funnel shift of two shuffled segment words,
-// and the warp runs as many rounds as its busiest lane has outliers (REDUX), not a vote per outlier.
-__device__ __forceinline__ void patch_band_red(uint32_t om, const SegRegs& g, const Params& p, uint32_t k, bool inRegs,
-                                               uint32_t rowBase, int lane) {
-  const uint32_t laneBase = rowBase + uint32_t(lane & 1) * 64, swz = uint32_t((lane >> 1) & 3) << 3;
-  // Element e's bf16 sits at laneBase + 2 (e ^ swz): the exponent goes to bits 7..14 of its half of the word.
-  auto put = [&](uint32_t e, uint32_t ex) {
-    red_or_shared(laneBase + (((e ^ swz) & ~1u) << 1), ex << (((e << 4) & 16u) | 7u));  // swz keeps bit 0 of e
-  };
-  if (inRegs) {
-    const uint32_t rounds = __reduce_max_sync(0xffffffffu, uint32_t(__popc(om)));
-    uint32_t m = om, E = 0;
-    for (uint32_t i = 0; i < rounds; i++) {
-      if ((i & 3u) == 0) {  // warp-uniform: the exponents of ranks k + i .. k + i + 3
-        const uint32_t r = k + i;
-        const uint32_t w0 = __shfl_sync(0xffffffffu, g.word, int((r >> 2) & 31u));
-        const uint32_t w1 = __shfl_sync(0xffffffffu, g.word, int(((r >> 2) + 1u) & 31u));
-        E = __funnelshift_r(w0, w1, (r & 3u) * 8u);
-      }
-      // Branch-free: a lane that is done ORs 0 into its element 31.
-      put(uint32_t(__ffs(m | 0x80000000u) - 1), m ? prmt(E, 0u, 0x4440u | (i & 3u)) : 0u);
-      m &= m - 1u;
-    }
-  } else {
-    for_each_outlier(om, g, p, k, true, put);
-  }
-}
-
 // Outlier ranks of all four bands of a tile at once (two packed 16-bit scans instead of four): k[mt] = this
 // lane's first rank in the tile's segment for band mt; inRegs bit mt: band mt's ranks all fit the register copy.
 __device__ __forceinline__ uint32_t tile_ranks(const BandRegs<true> (&ring)[4], uint32_t (&k)[4], int lane) {
@@ -379,12 +347,12 @@ using StreamKernel = void (*)(Params);
 
 /** One CTA per (64-row band, token chunk, split), clusters of p.splitK CTAs, with programmatic dependent launch
  *  unless ZIPSERV_NO_PDL is set (the benchmark's isolated-call timing). */
-inline cudaError_t launch_clustered(StreamKernel kernel, const Params& p, cudaStream_t s) {
+inline cudaError_t launch_clustered(StreamKernel kernel, const Params& p, cudaStream_t s, int threads = kThreads) {
   const long long blocks = (long long)((p.M + 63) / 64) * p.nChunks * p.splitK;
   if (blocks > 0x7fffffffLL) return cudaErrorInvalidConfiguration;
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(unsigned(blocks), 1, 1);
-  cfg.blockDim = dim3(kThreads, 1, 1);
+  cfg.blockDim = dim3(unsigned(threads), 1, 1);
   cfg.stream = s;
   cudaLaunchAttribute attr[2];
   cluster_pdl_attrs(attr, unsigned(p.splitK));
@@ -396,10 +364,10 @@ inline cudaError_t launch_clustered(StreamKernel kernel, const Params& p, cudaSt
 
 /** Co-resident clusters of `split` CTAs of `kernel`. A cluster must fit in one GPC, so this is fewer than
  *  SMs x CTAs per SM / split (H100, 3 CTAs per SM, split 4: 92); an estimate if the query fails. */
-inline int active_clusters(StreamKernel kernel, int split, int ctasPerSm) {
+inline int active_clusters(StreamKernel kernel, int split, int ctasPerSm, int threads = kThreads) {
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(unsigned(split * 64), 1, 1);
-  cfg.blockDim = dim3(kThreads, 1, 1);
+  cfg.blockDim = dim3(unsigned(threads), 1, 1);
   cudaLaunchAttribute attr[2];
   cluster_pdl_attrs(attr, unsigned(split));
   cfg.attrs = attr;

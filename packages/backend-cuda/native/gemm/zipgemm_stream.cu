@@ -76,30 +76,24 @@ __device__ __forceinline__ void convert_x(uint32_t (&bf)[4][NF][2], const float 
     }
 }
 
-// kWholeTile (v13): the warp decodes all four bands of a tile into an 8 KB scratch before any mma, so the 16
-// HMMAs of a tile form four independent accumulator chains issued back to back (v9 runs one chain of four per band,
-// each HMMA waiting on the last), one __syncwarp pair per tile instead of per band, and the outlier patch is
-// patch_band_red. The per-accumulator k order is v9's, so both give the same bits.
-template <bool kZip, int NF, int kMinBlocks, bool kWholeTile>
-__global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Params p) {
+// kW warps per CTA (v9: 4; v15: 2, the same K ranges in clusters twice as large). kMinBlocks counts resident
+// 4-warp CTAs per SM (the register cap is the same for both).
+template <bool kZip, int NF, int kMinBlocks, int kW>
+__global__ void __launch_bounds__(32 * kW, kMinBlocks * kWarps / kW) stream_kernel(const Params p) {
   constexpr int NT = NF * 8;
-  constexpr int kScratchBytes = kWholeTile ? 4 * kScratch : kScratch;
-  // Warp partials of the epilogue: v13 reuses its own scratch (8 KB >= NT x 68 floats), v9 has them apart.
-  constexpr int kPartWarp = kWholeTile ? kScratchBytes / 4 : NT * kPartStride;  // floats per warp
-  __shared__ __align__(128) uint8_t scratchAll[kWarps * kScratchBytes];
-  __shared__ __align__(16) float partApart[kWholeTile ? 4 : kWarps * NT * kPartStride];
-  float* part = kWholeTile ? reinterpret_cast<float*>(scratchAll) : partApart;
+  __shared__ __align__(128) uint8_t scratchAll[kW * kScratch];
+  __shared__ __align__(16) float part[kW * NT * kPartStride];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int S = p.splitK;
   const int split = int(blockIdx.x % unsigned(S));  // == rank in the 1-D cluster
   const int bc = int(blockIdx.x / unsigned(S));
   const int chunk = bc % p.nChunks, band = bc / p.nChunks;
   const int n0 = chunk * NT, kt = p.tileCols;
-  const int C = S * kWarps, c = split * kWarps + warp;
+  const int C = S * kW, c = split * kW + warp;
   const int k0 = int((long long)c * kt / C), k1 = int((long long)(c + 1) * kt / C);
   const size_t rowTile = size_t(band) * kt;
 
-  const uint32_t scratch = smem_u32(scratchAll + warp * kScratchBytes);
+  const uint32_t scratch = smem_u32(scratchAll + warp * kScratch);
   // ldmatrix.x4: lanes 8i..8i+7 address rows of small tile 4s+i; chunk = row ^ (tile & 3) = row ^ i.
   const uint32_t aLane = uint32_t(lane >> 3) * 128 + ((uint32_t((lane & 7) ^ (lane >> 3))) << 4);
 
@@ -145,80 +139,49 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
   // finishes; activations (and y, bias) are its outputs, so read them only after the grid dependency resolves.
   griddep_launch_dependents();
   griddep_wait();
-  if (!kWholeTile && k0 < k1) {
+  if (k0 < k1) {
     load_x<NF>(xr, p, k0, n0, lane);
   }
   const int t = lane >> 1, h = lane & 1;
   const uint32_t rowBase = scratch + uint32_t(t) * 128;
   for (int gk = k0; gk < k1; gk++) {
-    // v13 loads this tile's activations now and rounds them just before its mma (four band decodes later, which
-    // hides the L1/L2 latency): no f32 copy of the next tile lives beside this tile's bf16 through the decode.
-    if constexpr (kWholeTile) load_x<NF>(xr, p, gk, n0, lane);
-    else convert_x<NF>(bf, xr);
+    convert_x<NF>(bf, xr);
     const bool more = gk + 1 < k1;
     if (more) {
       uint32_t off, len;
       segment(gk + 1, off, len);
       if constexpr (kZip) load_segment(segNext, p, off, len, lane);
-      if constexpr (!kWholeTile) load_x<NF>(xr, p, gk + 1, n0, lane);
+      load_x<NF>(xr, p, gk + 1, n0, lane);
     }
     uint32_t k[4] = {0, 0, 0, 0}, inRegs = 0;
     if constexpr (kZip) inRegs = tile_ranks(ring, k, lane);
-    // Band mt of the ring into the scratch band at `base`: decoded (outliers still without their exponent, om = their
-    // mask), or the dense twin's rows as they are.
-    auto stage_band = [&](int mt, uint32_t base, uint32_t& om) {
+#pragma unroll
+    for (int mt = 0; mt < 4; mt++) {
+      uint32_t om = 0;
       if constexpr (kZip) {
-        decode_band(ring[mt], p, base, lane, om);
+        decode_band(ring[mt], p, rowBase, lane, om);
       } else {
 #pragma unroll
-        for (int r = 0; r < 4; r++) sts128(base + ((uint32_t((4 * h + r) ^ (t & 3))) << 4), ring[mt].rows[r]);
+        for (int r = 0; r < 4; r++) sts128(rowBase + ((uint32_t((4 * h + r) ^ (t & 3))) << 4), ring[mt].rows[r]);
       }
-    };
-    if constexpr (kWholeTile) {
-#pragma unroll
-      for (int mt = 0; mt < 4; mt++) {
-        const uint32_t bandBase = rowBase + uint32_t(mt) * kScratch;
-        uint32_t om = 0;
-        stage_band(mt, bandBase, om);
-        if (more) load_band(ring[mt], p, ptr, mt);  // slot mt is free again: band mt of the next tile
-        if constexpr (kZip) patch_band_red(om, seg, p, k[mt], (inRegs >> mt) & 1u, bandBase, lane);
-      }
-      convert_x<NF>(bf, xr);
+      if (more) load_band(ring[mt], p, ptr, mt);  // slot mt is free again: band mt of the next tile
+      if constexpr (kZip) patch_band(om, seg, p, k[mt], (inRegs >> mt) & 1u, rowBase, lane);
       __syncwarp();
 #pragma unroll
-      for (int s = 0; s < 4; s++)
+      for (int s = 0; s < 4; s++) {
+        uint32_t a0, a1, a2, a3;
+        ldmatrix_x4(a0, a1, a2, a3, scratch + uint32_t(s) * 512 + aLane);
 #pragma unroll
-        for (int mt = 0; mt < 4; mt++) {
-          uint32_t a0, a1, a2, a3;
-          ldmatrix_x4(a0, a1, a2, a3, scratch + uint32_t(mt) * kScratch + uint32_t(s) * 512 + aLane);
-#pragma unroll
-          for (int f = 0; f < NF; f++) mma_bf16(acc[mt][f], a0, a1, a2, a3, bf[s][f][0], bf[s][f][1]);
-        }
-      __syncwarp();  // the next tile overwrites the scratch
-    } else {
-#pragma unroll
-      for (int mt = 0; mt < 4; mt++) {
-        uint32_t om = 0;
-        stage_band(mt, rowBase, om);
-        if (more) load_band(ring[mt], p, ptr, mt);
-        if constexpr (kZip) patch_band(om, seg, p, k[mt], (inRegs >> mt) & 1u, rowBase, lane);
-        __syncwarp();
-#pragma unroll
-        for (int s = 0; s < 4; s++) {
-          uint32_t a0, a1, a2, a3;
-          ldmatrix_x4(a0, a1, a2, a3, scratch + uint32_t(s) * 512 + aLane);
-#pragma unroll
-          for (int f = 0; f < NF; f++) mma_bf16(acc[mt][f], a0, a1, a2, a3, bf[s][f][0], bf[s][f][1]);
-        }
-        __syncwarp();  // the next band overwrites the scratch
+        for (int f = 0; f < NF; f++) mma_bf16(acc[mt][f], a0, a1, a2, a3, bf[s][f][0], bf[s][f][1]);
       }
+      __syncwarp();  // the next band overwrites the scratch
     }
     if constexpr (kZip) seg = segNext;
     ptr.next();
   }
 
   // Epilogue: warp partials [warp][n][m] in shared memory, then the cluster sums them in (rank, warp) order.
-  float* mine = part + warp * kPartWarp;
+  float* mine = part + warp * NT * kPartStride;
 #pragma unroll
   for (int mt = 0; mt < 4; mt++)
 #pragma unroll
@@ -234,14 +197,14 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
   const int nRows = min(NT, p.N - n0);
   const int total = nRows * 64;
   const int lo = split * total / S, hi = (split + 1) * total / S;
-  for (int idx = lo + int(threadIdx.x); idx < hi; idx += kThreads) {
+  for (int idx = lo + int(threadIdx.x); idx < hi; idx += 32 * kW) {
     const int n = idx >> 6, m = idx & 63, gm = band * 64 + m;
     if (gm >= p.M) continue;
     float v = 0.f;
     for (int r = 0; r < S; r++) {
       const float* peer = cluster.map_shared_rank(part, r);
 #pragma unroll
-      for (int w = 0; w < kWarps; w++) v += peer[w * kPartWarp + n * kPartStride + m];
+      for (int w = 0; w < kW; w++) v += peer[(w * NT + n) * kPartStride + m];
     }
     if (p.bias) v += p.bias[gm];
     float* out = p.y + size_t(n0 + n) * p.ldy + p.outOffset + gm;
@@ -252,32 +215,17 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
   asm volatile("barrier.cluster.arrive.relaxed.aligned;\n\tbarrier.cluster.wait.aligned;\n" ::: "memory");
 }
 
-// v13's 32 KB of static shared memory per CTA: ask for the largest carveout so registers, not the L1/shared
-// split, set the resident CTAs (once per instantiation, before the occupancy query and the first launch).
-template <bool kZip, int NF, int kMinBlocks, bool kWholeTile>
-StreamKernel kernel_of() {
-  auto kernel = stream_kernel<kZip, NF, kMinBlocks, kWholeTile>;
-  if constexpr (kWholeTile) {
-    static const bool once = [&] {
-      cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
-      cudaGetLastError();
-      return true;
-    }();
-    (void)once;
-  }
-  return kernel;
-}
-
-template <bool kZip, int NF, int kMinBlocks, bool kWholeTile>
+template <bool kZip, int NF, int kMinBlocks, int kW>
 cudaError_t launch_kernel(const Params& p, cudaStream_t s) {
-  return launch_clustered(kernel_of<kZip, NF, kMinBlocks, kWholeTile>(), p, s);
+  return launch_clustered(stream_kernel<kZip, NF, kMinBlocks, kW>, p, s, 32 * kW);
 }
 
 // Co-resident clusters of `split` CTAs of the zip kernel (the dense twin follows the zip schedule).
-template <int NF, int kMinBlocks, bool kWholeTile>
+template <int NF, int kMinBlocks, int kW>
 int max_clusters(int split) {
   static int cached[kMaxSplit + 1] = {};
-  if (!cached[split]) cached[split] = active_clusters(kernel_of<true, NF, kMinBlocks, kWholeTile>(), split, kMinBlocks);
+  if (!cached[split])
+    cached[split] = active_clusters(stream_kernel<true, NF, kMinBlocks, kW>, split, kMinBlocks * kWarps / kW, 32 * kW);
   return cached[split];
 }
 
@@ -291,19 +239,19 @@ int token_tile(int N, int requested) {
 
 namespace {
 // Kernel instantiation by token tile and occupancy target (resident CTAs per SM the registers are capped for).
-template <bool kZip, bool kWholeTile>
+template <bool kZip, int kW>
 cudaError_t launch_occ(const Params& p, int nt, int occ, cudaStream_t s) {
-  if (nt == 8) return occ >= 4 ? launch_kernel<kZip, 1, 4, kWholeTile>(p, s) : launch_kernel<kZip, 1, 3, kWholeTile>(p, s);
-  return occ >= 3 ? launch_kernel<kZip, 2, 3, kWholeTile>(p, s) : launch_kernel<kZip, 2, 2, kWholeTile>(p, s);
+  if (nt == 8) return occ >= 4 ? launch_kernel<kZip, 1, 4, kW>(p, s) : launch_kernel<kZip, 1, 3, kW>(p, s);
+  return occ >= 3 ? launch_kernel<kZip, 2, 3, kW>(p, s) : launch_kernel<kZip, 2, 2, kW>(p, s);
 }
-template <bool kWholeTile>
+template <int kW>
 int clusters_fit(int nt, int occ, int split) {
-  if (nt == 8) return occ >= 4 ? max_clusters<1, 4, kWholeTile>(split) : max_clusters<1, 3, kWholeTile>(split);
-  return occ >= 3 ? max_clusters<2, 3, kWholeTile>(split) : max_clusters<2, 2, kWholeTile>(split);
+  if (nt == 8) return occ >= 4 ? max_clusters<1, 4, kW>(split) : max_clusters<1, 3, kW>(split);
+  return occ >= 3 ? max_clusters<2, 3, kW>(split) : max_clusters<2, 2, kW>(split);
 }
 }  // namespace
 
-int default_split(int M, int K, int N, int nTile, int occ, bool wholeTile) {
+int default_split(int M, int K, int N, int nTile, int occ, int warps) {
   const int nt = token_tile(N, nTile);
   const long long bands = (M + 63) / 64, kt = (K + 63) / 64, chunks = (N + nt - 1) / nt;
   const long long clusters = bands * chunks;
@@ -311,20 +259,20 @@ int default_split(int M, int K, int N, int nTile, int occ, bool wholeTile) {
   // epilogue), waves = ceil(clusters / co-resident clusters). Fitted to the H100 split sweep of the eight
   // Llama shapes (dev/NOTES.md, v9): it picks the measured best split, or one within 4% of it, on each.
   // Ties go to the smaller split. Keep >= 2 K tiles per warp (the register ring is one tile deep).
-  const int maxSplit = int(std::max<long long>(1, std::min<long long>(kMaxSplit, kt / (2 * kWarps))));
-  return cheapest_split(clusters, kt, kWarps, 1.0, maxSplit, [&](int sp) {
-    return wholeTile ? clusters_fit<true>(nt, occ, sp) : clusters_fit<false>(nt, occ, sp);
+  const int maxSplit = int(std::max<long long>(1, std::min<long long>(kMaxSplit, kt / (2 * warps))));
+  return cheapest_split(clusters, kt, warps, 1.0, maxSplit, [&](int sp) {
+    return warps == 2 ? clusters_fit<2>(nt, occ, sp) : clusters_fit<kWarps>(nt, occ, sp);
   });
 }
 
 cudaError_t launch(const TcaTbeDeviceMatrix* w, const uint16_t* dense, int M, int K, const float* x, int N, float* y,
                    int ldy, int outOffset, const float* bias, bool accumulate, int nTile, int splitK, int occ,
-                   bool wholeTile, cudaStream_t s) {
+                   int warps, cudaStream_t s) {
   if (const cudaError_t e = check_launch(w, dense, M, K, x, N, y, ldy, outOffset, splitK); e != cudaSuccess) return e;
   const int nt = token_tile(N, nTile);
   const Params p = make_params(w, dense, M, K, x, N, y, ldy, outOffset, bias, accumulate, splitK, nt);
-  if (wholeTile) return w ? launch_occ<true, true>(p, nt, occ, s) : launch_occ<false, true>(p, nt, occ, s);
-  return w ? launch_occ<true, false>(p, nt, occ, s) : launch_occ<false, false>(p, nt, occ, s);
+  if (warps == 2) return w ? launch_occ<true, 2>(p, nt, occ, s) : launch_occ<false, 2>(p, nt, occ, s);
+  return w ? launch_occ<true, kWarps>(p, nt, occ, s) : launch_occ<false, kWarps>(p, nt, occ, s);
 }
 
 }  // namespace zipserv::gemm::stream

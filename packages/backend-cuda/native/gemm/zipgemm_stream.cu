@@ -76,20 +76,20 @@ __device__ __forceinline__ void convert_x(uint32_t (&bf)[4][NF][2], const float 
     }
 }
 
-// kW warps per CTA (v9: 4; v15: 2, the same K ranges in clusters twice as large). kMinBlocks counts resident
-// 4-warp CTAs per SM (the register cap is the same for both).
-template <bool kZip, int NF, int kMinBlocks, int kW>
-__global__ void __launch_bounds__(32 * kW, kMinBlocks * kWarps / kW) stream_kernel(const Params p) {
+// kTablePatch (v16): each lane's first outlier of a band decodes through the table (patch_band_table), the rest are
+// XORed into the scratch; v9 patches every outlier with a load, OR and store (patch_band).
+template <bool kZip, int NF, int kMinBlocks, bool kTablePatch>
+__global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Params p) {
   constexpr int NT = NF * 8;
-  __shared__ __align__(128) uint8_t scratchAll[kW * kScratch];
-  __shared__ __align__(16) float part[kW * NT * kPartStride];
+  __shared__ __align__(128) uint8_t scratchAll[kWarps * kScratch];
+  __shared__ __align__(16) float part[kWarps * NT * kPartStride];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int S = p.splitK;
   const int split = int(blockIdx.x % unsigned(S));  // == rank in the 1-D cluster
   const int bc = int(blockIdx.x / unsigned(S));
   const int chunk = bc % p.nChunks, band = bc / p.nChunks;
   const int n0 = chunk * NT, kt = p.tileCols;
-  const int C = S * kW, c = split * kW + warp;
+  const int C = S * kWarps, c = split * kWarps + warp;
   const int k0 = int((long long)c * kt / C), k1 = int((long long)(c + 1) * kt / C);
   const size_t rowTile = size_t(band) * kt;
 
@@ -158,14 +158,17 @@ __global__ void __launch_bounds__(32 * kW, kMinBlocks * kWarps / kW) stream_kern
 #pragma unroll
     for (int mt = 0; mt < 4; mt++) {
       uint32_t om = 0;
+      uint32_t lut1 = p.lut1;  // v16: byte 7 = the exponent of the lane's first outlier of the band (rank k[mt])
+      if constexpr (kZip && kTablePatch) lut1 = table_with_first_outlier(p, first_outlier(seg, p, k[mt], (inRegs >> mt) & 1u));
       if constexpr (kZip) {
-        decode_band(ring[mt], p, rowBase, lane, om);
+        decode_band(ring[mt], p, lut1, rowBase, lane, om);
       } else {
 #pragma unroll
         for (int r = 0; r < 4; r++) sts128(rowBase + ((uint32_t((4 * h + r) ^ (t & 3))) << 4), ring[mt].rows[r]);
       }
       if (more) load_band(ring[mt], p, ptr, mt);  // slot mt is free again: band mt of the next tile
-      if constexpr (kZip) patch_band(om, seg, p, k[mt], (inRegs >> mt) & 1u, rowBase, lane);
+      if constexpr (kZip && kTablePatch) patch_band_table(om, seg, p, k[mt], (inRegs >> mt) & 1u, lut1 >> 24, rowBase, lane);
+      else if constexpr (kZip) patch_band(om, seg, p, k[mt], (inRegs >> mt) & 1u, rowBase, lane);
       __syncwarp();
 #pragma unroll
       for (int s = 0; s < 4; s++) {
@@ -197,14 +200,14 @@ __global__ void __launch_bounds__(32 * kW, kMinBlocks * kWarps / kW) stream_kern
   const int nRows = min(NT, p.N - n0);
   const int total = nRows * 64;
   const int lo = split * total / S, hi = (split + 1) * total / S;
-  for (int idx = lo + int(threadIdx.x); idx < hi; idx += 32 * kW) {
+  for (int idx = lo + int(threadIdx.x); idx < hi; idx += kThreads) {
     const int n = idx >> 6, m = idx & 63, gm = band * 64 + m;
     if (gm >= p.M) continue;
     float v = 0.f;
     for (int r = 0; r < S; r++) {
       const float* peer = cluster.map_shared_rank(part, r);
 #pragma unroll
-      for (int w = 0; w < kW; w++) v += peer[(w * NT + n) * kPartStride + m];
+      for (int w = 0; w < kWarps; w++) v += peer[(w * NT + n) * kPartStride + m];
     }
     if (p.bias) v += p.bias[gm];
     float* out = p.y + size_t(n0 + n) * p.ldy + p.outOffset + gm;
@@ -215,17 +218,18 @@ __global__ void __launch_bounds__(32 * kW, kMinBlocks * kWarps / kW) stream_kern
   asm volatile("barrier.cluster.arrive.relaxed.aligned;\n\tbarrier.cluster.wait.aligned;\n" ::: "memory");
 }
 
-template <bool kZip, int NF, int kMinBlocks, int kW>
+template <bool kZip, int NF, int kMinBlocks, bool kTablePatch>
 cudaError_t launch_kernel(const Params& p, cudaStream_t s) {
-  return launch_clustered(stream_kernel<kZip, NF, kMinBlocks, kW>, p, s, 32 * kW);
+  // The dense twin has no outliers: one kernel serves v9 and v16.
+  return launch_clustered(stream_kernel<kZip, NF, kMinBlocks, kZip && kTablePatch>, p, s);
 }
 
-// Co-resident clusters of `split` CTAs of the zip kernel (the dense twin follows the zip schedule).
-template <int NF, int kMinBlocks, int kW>
+// Co-resident clusters of `split` CTAs of the zip kernel (the dense twin follows the zip schedule; v9 and v16 have
+// the same register cap and shared memory, so v9's count serves both).
+template <int NF, int kMinBlocks>
 int max_clusters(int split) {
   static int cached[kMaxSplit + 1] = {};
-  if (!cached[split])
-    cached[split] = active_clusters(stream_kernel<true, NF, kMinBlocks, kW>, split, kMinBlocks * kWarps / kW, 32 * kW);
+  if (!cached[split]) cached[split] = active_clusters(stream_kernel<true, NF, kMinBlocks, false>, split, kMinBlocks);
   return cached[split];
 }
 
@@ -239,19 +243,18 @@ int token_tile(int N, int requested) {
 
 namespace {
 // Kernel instantiation by token tile and occupancy target (resident CTAs per SM the registers are capped for).
-template <bool kZip, int kW>
+template <bool kZip, bool kTablePatch>
 cudaError_t launch_occ(const Params& p, int nt, int occ, cudaStream_t s) {
-  if (nt == 8) return occ >= 4 ? launch_kernel<kZip, 1, 4, kW>(p, s) : launch_kernel<kZip, 1, 3, kW>(p, s);
-  return occ >= 3 ? launch_kernel<kZip, 2, 3, kW>(p, s) : launch_kernel<kZip, 2, 2, kW>(p, s);
+  if (nt == 8) return occ >= 4 ? launch_kernel<kZip, 1, 4, kTablePatch>(p, s) : launch_kernel<kZip, 1, 3, kTablePatch>(p, s);
+  return occ >= 3 ? launch_kernel<kZip, 2, 3, kTablePatch>(p, s) : launch_kernel<kZip, 2, 2, kTablePatch>(p, s);
 }
-template <int kW>
 int clusters_fit(int nt, int occ, int split) {
-  if (nt == 8) return occ >= 4 ? max_clusters<1, 4, kW>(split) : max_clusters<1, 3, kW>(split);
-  return occ >= 3 ? max_clusters<2, 3, kW>(split) : max_clusters<2, 2, kW>(split);
+  if (nt == 8) return occ >= 4 ? max_clusters<1, 4>(split) : max_clusters<1, 3>(split);
+  return occ >= 3 ? max_clusters<2, 3>(split) : max_clusters<2, 2>(split);
 }
 }  // namespace
 
-int default_split(int M, int K, int N, int nTile, int occ, int warps) {
+int default_split(int M, int K, int N, int nTile, int occ) {
   const int nt = token_tile(N, nTile);
   const long long bands = (M + 63) / 64, kt = (K + 63) / 64, chunks = (N + nt - 1) / nt;
   const long long clusters = bands * chunks;
@@ -259,20 +262,18 @@ int default_split(int M, int K, int N, int nTile, int occ, int warps) {
   // epilogue), waves = ceil(clusters / co-resident clusters). Fitted to the H100 split sweep of the eight
   // Llama shapes (dev/NOTES.md, v9): it picks the measured best split, or one within 4% of it, on each.
   // Ties go to the smaller split. Keep >= 2 K tiles per warp (the register ring is one tile deep).
-  const int maxSplit = int(std::max<long long>(1, std::min<long long>(kMaxSplit, kt / (2 * warps))));
-  return cheapest_split(clusters, kt, warps, 1.0, maxSplit, [&](int sp) {
-    return warps == 2 ? clusters_fit<2>(nt, occ, sp) : clusters_fit<kWarps>(nt, occ, sp);
-  });
+  const int maxSplit = int(std::max<long long>(1, std::min<long long>(kMaxSplit, kt / (2 * kWarps))));
+  return cheapest_split(clusters, kt, kWarps, 1.0, maxSplit, [&](int sp) { return clusters_fit(nt, occ, sp); });
 }
 
 cudaError_t launch(const TcaTbeDeviceMatrix* w, const uint16_t* dense, int M, int K, const float* x, int N, float* y,
                    int ldy, int outOffset, const float* bias, bool accumulate, int nTile, int splitK, int occ,
-                   int warps, cudaStream_t s) {
+                   bool tablePatch, cudaStream_t s) {
   if (const cudaError_t e = check_launch(w, dense, M, K, x, N, y, ldy, outOffset, splitK); e != cudaSuccess) return e;
   const int nt = token_tile(N, nTile);
   const Params p = make_params(w, dense, M, K, x, N, y, ldy, outOffset, bias, accumulate, splitK, nt);
-  if (warps == 2) return w ? launch_occ<true, 2>(p, nt, occ, s) : launch_occ<false, 2>(p, nt, occ, s);
-  return w ? launch_occ<true, kWarps>(p, nt, occ, s) : launch_occ<false, kWarps>(p, nt, occ, s);
+  if (!w) return launch_occ<false, false>(p, nt, occ, s);
+  return tablePatch ? launch_occ<true, true>(p, nt, occ, s) : launch_occ<true, false>(p, nt, occ, s);
 }
 
 }  // namespace zipserv::gemm::stream

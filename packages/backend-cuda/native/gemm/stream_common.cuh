@@ -160,9 +160,7 @@ struct BandParts {
   uint32_t X[4][2];
   uint32_t S[8];
 };
-// lut1: bytes 4..7 of the table (p.lut1, or v16's copy whose byte 7 is the lane's first outlier exponent).
-__device__ __forceinline__ void band_parts(const BandRegs<true>& B, const Params& p, uint32_t lut1, uint32_t& om,
-                                           BandParts& d) {
+__device__ __forceinline__ void band_parts(const BandRegs<true>& B, const Params& p, uint32_t& om, BandParts& d) {
   const uint32_t P1 = B.pl[0], P2 = B.pl[1], P3 = B.pl[2];
   om = P1 & P2 & P3;  // code 7 = outlier
   // Codes in nibbles: sel[s] nibble q = code of element 4q + s (q = 0..7), bit 3 of every nibble 0.
@@ -173,8 +171,8 @@ __device__ __forceinline__ void band_parts(const BandRegs<true>& B, const Params
   sel[3] = ((P1 >> 3) & 0x11111111u) | ((P2 >> 2) & 0x22222222u) | ((P3 >> 1) & 0x44444444u);
 #pragma unroll
   for (int s = 0; s < 4; s++) {
-    d.X[s][0] = prmt(p.lut0, lut1, sel[s]);
-    d.X[s][1] = prmt(p.lut0, lut1, sel[s] >> 16);
+    d.X[s][0] = prmt(p.lut0, p.lut1, sel[s]);
+    d.X[s][1] = prmt(p.lut0, p.lut1, sel[s] >> 16);
   }
   const uint32_t S[8] = {B.sm[0].x, B.sm[0].y, B.sm[0].z, B.sm[0].w, B.sm[1].x, B.sm[1].y, B.sm[1].z, B.sm[1].w};
 #pragma unroll
@@ -198,12 +196,11 @@ __device__ __forceinline__ uint32_t band_word(const BandParts& d, int r, int c) 
 }
 
 // Decodes this lane's 32 weights of a band (rows 4h..4h+3 of small tile t, 8 columns each) into the scratch
-// rows at rowBase, a row at a time. Outliers get table byte 7 as exponent here (0 in p.lut1); patch_band fixes
-// them. `om` returns their mask.
-__device__ __forceinline__ void decode_band(const BandRegs<true>& B, const Params& p, uint32_t lut1, uint32_t rowBase,
-                                            int lane, uint32_t& om) {
+// rows at rowBase, a row at a time. Outliers get exponent 0 here; patch_band fixes them. `om` returns their mask.
+__device__ __forceinline__ void decode_band(const BandRegs<true>& B, const Params& p, uint32_t rowBase, int lane,
+                                            uint32_t& om) {
   BandParts d;
-  band_parts(B, p, lut1, om, d);
+  band_parts(B, p, om, d);
   const int t = lane >> 1, h = lane & 1;
 #pragma unroll
   for (int r = 0; r < 4; r++) {
@@ -217,7 +214,7 @@ __device__ __forceinline__ void decode_band(const BandRegs<true>& B, const Param
 __device__ __forceinline__ void decode_band_regs(const BandRegs<true>& B, const Params& p, uint32_t& om,
                                                  uint32_t (&o)[4][4]) {
   BandParts d;
-  band_parts(B, p, p.lut1, om, d);
+  band_parts(B, p, om, d);
 #pragma unroll
   for (int r = 0; r < 4; r++)
 #pragma unroll
@@ -272,57 +269,9 @@ __device__ __forceinline__ void patch_band(uint32_t om, const SegRegs& g, const 
   }
 }
 
-// v16's outlier patch. The lane's first outlier of the band (rank k) takes its exponent from the decode table
-// (table_with_first_outlier puts it in byte 7, the outlier code's entry), so a lane with one outlier, half of the
-// lanes that have any, needs nothing more. The others XOR (exponent ^ first) into the exponent bits with a
-// shared-memory reduction (no load-use chain through the scratch); the warp runs as many rounds as its busiest lane
-// has further outliers (REDUX) and reads their exponents four ranks at a time from a funnel shift of two shuffled
-// segment words (outlier_window: the segment bytes of ranks r .. r + 3).
-__device__ __forceinline__ uint32_t outlier_window(const SegRegs& g, uint32_t r) {
-  const uint32_t w0 = __shfl_sync(0xffffffffu, g.word, int((r >> 2) & 31u));
-  const uint32_t w1 = __shfl_sync(0xffffffffu, g.word, int(((r >> 2) + 1u) & 31u));
-  return __funnelshift_r(w0, w1, (r & 3u) * 8u);
-}
-// The exponent of rank k (warp-uniform inRegs: from the register copy of the segment, else from memory; any value
-// for a lane without outliers).
-__device__ __forceinline__ uint32_t first_outlier(const SegRegs& g, const Params& p, uint32_t k, bool inRegs) {
-  const uint32_t w = __shfl_sync(0xffffffffu, g.word, int((k >> 2) & 31u));
-  if (inRegs) return prmt(w, 0u, 0x4440u | (k & 3u));
-  return k < g.len ? uint32_t(__ldg(p.outliers + g.off + k)) : 0u;
-}
-// Byte 7 of the table (the outlier code's entry) := first.
-__device__ __forceinline__ uint32_t table_with_first_outlier(const Params& p, uint32_t first) {
-  return prmt(p.lut1, first, 0x4210u);
-}
-__device__ __forceinline__ void red_xor_shared(uint32_t addr, uint32_t v) {
-  asm volatile("red.shared.xor.b32 [%0], %1;" ::"r"(addr), "r"(v) : "memory");
-}
-__device__ __forceinline__ void patch_band_table(uint32_t om, const SegRegs& g, const Params& p, uint32_t k, bool inRegs,
-                                                 uint32_t first, uint32_t rowBase, int lane) {
-  const uint32_t laneBase = rowBase + uint32_t(lane & 1) * 64, swz = uint32_t((lane >> 1) & 3) << 3;
-  // Element e's bf16 sits at laneBase + 2 (e ^ swz) (swz keeps bit 0 of e): exponent bits 7..14 of its half-word.
-  auto put = [&](uint32_t e, uint32_t ex) {
-    red_xor_shared(laneBase + (((e ^ swz) & ~1u) << 1), (ex ^ first) << (((e << 4) & 16u) | 7u));
-  };
-  if (inRegs) {
-    uint32_t m = om & (om - 1u);  // the first one is done
-    const uint32_t rounds = __reduce_max_sync(0xffffffffu, uint32_t(__popc(m)));
-    uint32_t E = 0;
-#pragma unroll 1
-    for (uint32_t i = 0; i < rounds; i++) {  // rank k + 1 + i
-      if ((i & 3u) == 0) E = outlier_window(g, k + 1u + i);  // warp-uniform
-      // Branch-free: a lane that is done XORs 0 into its element 31.
-      const uint32_t ex = m ? prmt(E, 0u, 0x4440u | (i & 3u)) : first;
-      put(uint32_t(__ffs(m | 0x80000000u) - 1), ex);
-      m &= m - 1u;
-    }
-  } else {
-    for_each_outlier(om, g, p, k, true, put);  // the first: ex == first, XOR 0
-  }
-}
-
 // Outlier ranks of all four bands of a tile at once (two packed 16-bit scans instead of four): k[mt] = this
-// lane's first rank in the tile's segment for band mt; inRegs bit mt: band mt's ranks all fit the register copy.
+// lane's first rank in the tile's segment for band mt; returned bit mt: band mt's ranks all fit the register copy;
+// bit 4 + mt: band mt has at most 32 outliers (v17's list patch).
 __device__ __forceinline__ uint32_t tile_ranks(const BandRegs<true> (&ring)[4], uint32_t (&k)[4], int lane) {
   uint32_t c[4];
 #pragma unroll
@@ -343,7 +292,37 @@ __device__ __forceinline__ uint32_t tile_ranks(const BandRegs<true> (&ring)[4], 
   k[3] = T0 + T1 + T2 + (e23 >> 16);
   const uint32_t lim = uint32_t(kSegReg);
   return uint32_t(T0 <= lim) | (uint32_t(T0 + T1 <= lim) << 1) | (uint32_t(T0 + T1 + T2 <= lim) << 2) |
-         (uint32_t(T0 + T1 + T2 + T3 <= lim) << 3);
+         (uint32_t(T0 + T1 + T2 + T3 <= lim) << 3) | (uint32_t(T0 <= 32u) << 4) | (uint32_t(T1 <= 32u) << 5) |
+         (uint32_t(T2 <= 32u) << 6) | (uint32_t(T3 <= 32u) << 7);
+}
+
+// v17's outlier patch, for a band whose outliers all sit in the register copy of the segment and number at most 32
+// (nearly every band: ~21 at 2% outliers): the lanes first write the scratch offset of each of their outliers to a
+// per-warp list at its band rank (a short store loop, as many rounds as the busiest lane has outliers), then lane L
+// patches the band's outlier of rank L in one load, OR and store. v9's patch_band runs its load-OR-store chain,
+// a shuffle and a vote in each of those rounds instead. list: 33 u16 (entry 32 takes the stores of finished lanes).
+// k: this lane's first rank in the tile's segment.
+__device__ __forceinline__ void patch_band_list(uint32_t om, const SegRegs& g, uint32_t k, uint32_t scratch,
+                                                uint32_t rowBase, uint32_t list, int lane) {
+  const uint32_t kBand = __shfl_sync(0xffffffffu, k, 0);                            // the band's first rank
+  const uint32_t kEnd = __shfl_sync(0xffffffffu, k + uint32_t(__popc(om)), 31);    // ... and one past its last
+  const uint32_t laneOff = rowBase - scratch + uint32_t(lane & 1) * 64, swz = uint32_t((lane >> 1) & 3) << 3;
+  const uint32_t rounds = __reduce_max_sync(0xffffffffu, uint32_t(__popc(om)));
+  uint32_t m = om, slot = k - kBand;
+#pragma unroll 1
+  for (uint32_t i = 0; i < rounds; i++) {
+    const uint32_t e = uint32_t(__ffs(m | 0x80000000u) - 1);
+    sts_u16(list + 2u * (m ? slot : 32u), laneOff + ((e ^ swz) << 1));
+    slot++;
+    m &= m - 1u;
+  }
+  __syncwarp();
+  const uint32_t r = kBand + uint32_t(lane);
+  const uint32_t word = __shfl_sync(0xffffffffu, g.word, int((r >> 2) & 31u));
+  if (r < kEnd) {
+    const uint32_t a = scratch + lds_u16(list + 2u * uint32_t(lane));
+    sts_u16(a, lds_u16(a) | (prmt(word, 0u, 0x4440u | (r & 3u)) << 7));
+  }
 }
 
 // The compressed weight's fields of the parameters (the decode table from its exponent window).

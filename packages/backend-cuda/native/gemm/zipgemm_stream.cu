@@ -76,9 +76,9 @@ __device__ __forceinline__ void convert_x(uint32_t (&bf)[4][NF][2], const float 
     }
 }
 
-// kTablePatch (v16): each lane's first outlier of a band decodes through the table (patch_band_table), the rest are
-// XORed into the scratch; v9 patches every outlier with a load, OR and store (patch_band).
-template <bool kZip, int NF, int kMinBlocks, bool kTablePatch>
+// kListPatch (v17): outliers patched through a per-warp list (patch_band_list) where a band allows it; v9 patches
+// each lane's outliers in rounds of load, OR and store (patch_band).
+template <bool kZip, int NF, int kMinBlocks, bool kListPatch>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Params p) {
   constexpr int NT = NF * 8;
   __shared__ __align__(128) uint8_t scratchAll[kWarps * kScratch];
@@ -94,6 +94,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
   const size_t rowTile = size_t(band) * kt;
 
   const uint32_t scratch = smem_u32(scratchAll + warp * kScratch);
+  // v17's outlier list (33 u16) in the warp's epilogue area, which the loop does not use.
+  const uint32_t list = smem_u32(part + warp * NT * kPartStride);
   // ldmatrix.x4: lanes 8i..8i+7 address rows of small tile 4s+i; chunk = row ^ (tile & 3) = row ^ i.
   const uint32_t aLane = uint32_t(lane >> 3) * 128 + ((uint32_t((lane & 7) ^ (lane >> 3))) << 4);
 
@@ -158,17 +160,20 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
 #pragma unroll
     for (int mt = 0; mt < 4; mt++) {
       uint32_t om = 0;
-      uint32_t lut1 = p.lut1;  // v16: byte 7 = the exponent of the lane's first outlier of the band (rank k[mt])
-      if constexpr (kZip && kTablePatch) lut1 = table_with_first_outlier(p, first_outlier(seg, p, k[mt], (inRegs >> mt) & 1u));
       if constexpr (kZip) {
-        decode_band(ring[mt], p, lut1, rowBase, lane, om);
+        decode_band(ring[mt], p, rowBase, lane, om);
       } else {
 #pragma unroll
         for (int r = 0; r < 4; r++) sts128(rowBase + ((uint32_t((4 * h + r) ^ (t & 3))) << 4), ring[mt].rows[r]);
       }
       if (more) load_band(ring[mt], p, ptr, mt);  // slot mt is free again: band mt of the next tile
-      if constexpr (kZip && kTablePatch) patch_band_table(om, seg, p, k[mt], (inRegs >> mt) & 1u, lut1 >> 24, rowBase, lane);
-      else if constexpr (kZip) patch_band(om, seg, p, k[mt], (inRegs >> mt) & 1u, rowBase, lane);
+      if constexpr (kZip) {
+        const bool inRegsBand = (inRegs >> mt) & 1u;
+        if (kListPatch && inRegsBand && ((inRegs >> (4 + mt)) & 1u))  // warp-uniform: <= 32 outliers, all in registers
+          patch_band_list(om, seg, k[mt], scratch, rowBase, list, lane);
+        else
+          patch_band(om, seg, p, k[mt], inRegsBand, rowBase, lane);
+      }
       __syncwarp();
 #pragma unroll
       for (int s = 0; s < 4; s++) {
@@ -218,13 +223,13 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
   asm volatile("barrier.cluster.arrive.relaxed.aligned;\n\tbarrier.cluster.wait.aligned;\n" ::: "memory");
 }
 
-template <bool kZip, int NF, int kMinBlocks, bool kTablePatch>
+template <bool kZip, int NF, int kMinBlocks, bool kListPatch>
 cudaError_t launch_kernel(const Params& p, cudaStream_t s) {
-  // The dense twin has no outliers: one kernel serves v9 and v16.
-  return launch_clustered(stream_kernel<kZip, NF, kMinBlocks, kZip && kTablePatch>, p, s);
+  // The dense twin has no outliers: one kernel serves v9 and v17.
+  return launch_clustered(stream_kernel<kZip, NF, kMinBlocks, kZip && kListPatch>, p, s);
 }
 
-// Co-resident clusters of `split` CTAs of the zip kernel (the dense twin follows the zip schedule; v9 and v16 have
+// Co-resident clusters of `split` CTAs of the zip kernel (the dense twin follows the zip schedule; v9 and v17 have
 // the same register cap and shared memory, so v9's count serves both).
 template <int NF, int kMinBlocks>
 int max_clusters(int split) {
@@ -243,10 +248,10 @@ int token_tile(int N, int requested) {
 
 namespace {
 // Kernel instantiation by token tile and occupancy target (resident CTAs per SM the registers are capped for).
-template <bool kZip, bool kTablePatch>
+template <bool kZip, bool kListPatch>
 cudaError_t launch_occ(const Params& p, int nt, int occ, cudaStream_t s) {
-  if (nt == 8) return occ >= 4 ? launch_kernel<kZip, 1, 4, kTablePatch>(p, s) : launch_kernel<kZip, 1, 3, kTablePatch>(p, s);
-  return occ >= 3 ? launch_kernel<kZip, 2, 3, kTablePatch>(p, s) : launch_kernel<kZip, 2, 2, kTablePatch>(p, s);
+  if (nt == 8) return occ >= 4 ? launch_kernel<kZip, 1, 4, kListPatch>(p, s) : launch_kernel<kZip, 1, 3, kListPatch>(p, s);
+  return occ >= 3 ? launch_kernel<kZip, 2, 3, kListPatch>(p, s) : launch_kernel<kZip, 2, 2, kListPatch>(p, s);
 }
 int clusters_fit(int nt, int occ, int split) {
   if (nt == 8) return occ >= 4 ? max_clusters<1, 4>(split) : max_clusters<1, 3>(split);
@@ -268,12 +273,12 @@ int default_split(int M, int K, int N, int nTile, int occ) {
 
 cudaError_t launch(const TcaTbeDeviceMatrix* w, const uint16_t* dense, int M, int K, const float* x, int N, float* y,
                    int ldy, int outOffset, const float* bias, bool accumulate, int nTile, int splitK, int occ,
-                   bool tablePatch, cudaStream_t s) {
+                   bool listPatch, cudaStream_t s) {
   if (const cudaError_t e = check_launch(w, dense, M, K, x, N, y, ldy, outOffset, splitK); e != cudaSuccess) return e;
   const int nt = token_tile(N, nTile);
   const Params p = make_params(w, dense, M, K, x, N, y, ldy, outOffset, bias, accumulate, splitK, nt);
   if (!w) return launch_occ<false, false>(p, nt, occ, s);
-  return tablePatch ? launch_occ<true, true>(p, nt, occ, s) : launch_occ<true, false>(p, nt, occ, s);
+  return listPatch ? launch_occ<true, true>(p, nt, occ, s) : launch_occ<true, false>(p, nt, occ, s);
 }
 
 }  // namespace zipserv::gemm::stream

@@ -140,7 +140,7 @@ struct WideCta {
     const uint32_t rowBase = smemBase + uint32_t(st) * kStage + uint32_t(warp) * kScratch + uint32_t(t) * 128;
     if constexpr (kZip) {
       uint32_t om;
-      decode_band(r, p, p.lut1, rowBase, lane, om);
+      decode_band(r, p, rowBase, lane, om);
       // Rank of this lane's first outlier in the tile's segment: bands above, then lanes before it.
       uint32_t above = 0;
 #pragma unroll

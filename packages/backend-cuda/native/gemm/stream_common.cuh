@@ -270,8 +270,7 @@ __device__ __forceinline__ void patch_band(uint32_t om, const SegRegs& g, const 
 }
 
 // Outlier ranks of all four bands of a tile at once (two packed 16-bit scans instead of four): k[mt] = this
-// lane's first rank in the tile's segment for band mt; returned bit mt: band mt's ranks all fit the register copy;
-// bit 4 + mt: band mt has at most 32 outliers (v17's list patch).
+// lane's first rank in the tile's segment for band mt; inRegs bit mt: band mt's ranks all fit the register copy.
 __device__ __forceinline__ uint32_t tile_ranks(const BandRegs<true> (&ring)[4], uint32_t (&k)[4], int lane) {
   uint32_t c[4];
 #pragma unroll
@@ -292,37 +291,7 @@ __device__ __forceinline__ uint32_t tile_ranks(const BandRegs<true> (&ring)[4], 
   k[3] = T0 + T1 + T2 + (e23 >> 16);
   const uint32_t lim = uint32_t(kSegReg);
   return uint32_t(T0 <= lim) | (uint32_t(T0 + T1 <= lim) << 1) | (uint32_t(T0 + T1 + T2 <= lim) << 2) |
-         (uint32_t(T0 + T1 + T2 + T3 <= lim) << 3) | (uint32_t(T0 <= 32u) << 4) | (uint32_t(T1 <= 32u) << 5) |
-         (uint32_t(T2 <= 32u) << 6) | (uint32_t(T3 <= 32u) << 7);
-}
-
-// v17's outlier patch, for a band whose outliers all sit in the register copy of the segment and number at most 32
-// (nearly every band: ~21 at 2% outliers): the lanes first write the scratch offset of each of their outliers to a
-// per-warp list at its band rank (a short store loop, as many rounds as the busiest lane has outliers), then lane L
-// patches the band's outlier of rank L in one load, OR and store. v9's patch_band runs its load-OR-store chain,
-// a shuffle and a vote in each of those rounds instead. list: 33 u16 (entry 32 takes the stores of finished lanes).
-// k: this lane's first rank in the tile's segment.
-__device__ __forceinline__ void patch_band_list(uint32_t om, const SegRegs& g, uint32_t k, uint32_t scratch,
-                                                uint32_t rowBase, uint32_t list, int lane) {
-  const uint32_t kBand = __shfl_sync(0xffffffffu, k, 0);                            // the band's first rank
-  const uint32_t kEnd = __shfl_sync(0xffffffffu, k + uint32_t(__popc(om)), 31);    // ... and one past its last
-  const uint32_t laneOff = rowBase - scratch + uint32_t(lane & 1) * 64, swz = uint32_t((lane >> 1) & 3) << 3;
-  const uint32_t rounds = __reduce_max_sync(0xffffffffu, uint32_t(__popc(om)));
-  uint32_t m = om, slot = k - kBand;
-#pragma unroll 1
-  for (uint32_t i = 0; i < rounds; i++) {
-    const uint32_t e = uint32_t(__ffs(m | 0x80000000u) - 1);
-    sts_u16(list + 2u * (m ? slot : 32u), laneOff + ((e ^ swz) << 1));
-    slot++;
-    m &= m - 1u;
-  }
-  __syncwarp();
-  const uint32_t r = kBand + uint32_t(lane);
-  const uint32_t word = __shfl_sync(0xffffffffu, g.word, int((r >> 2) & 31u));
-  if (r < kEnd) {
-    const uint32_t a = scratch + lds_u16(list + 2u * uint32_t(lane));
-    sts_u16(a, lds_u16(a) | (prmt(word, 0u, 0x4440u | (r & 3u)) << 7));
-  }
+         (uint32_t(T0 + T1 + T2 + T3 <= lim) << 3);
 }
 
 // The compressed weight's fields of the parameters (the decode table from its exponent window).

@@ -560,20 +560,17 @@ int resident_nt(const Schedule& sc, int stages) {
 // A grid under 2 CTAs per SM even at the largest split (v5 measurements: such CTAs are consume-bound).
 bool thin_grid(int M, long long chunks) { return (long long)((M + 63) / 64) * chunks * kMaxSplitK < 2LL * sm_count(); }
 
-bool is_stream(const GemmTuning& t) { return t.variant == 8 || t.variant == 9 || t.variant == 17; }
+bool is_stream(const GemmTuning& t) { return t.variant == 8 || t.variant == 9; }
 bool is_wide(const GemmTuning& t) { return t.variant == 10 || t.variant == 11; }
 
 // Stream schedules: v8 caps registers for 3 resident CTAs per SM at nTile 8 (2 at 16), v9 for one more.
-// v17 = v9 with the outliers of a band patched through a per-warp list (patch_band_list).
-int stream_occupancy(const GemmTuning& t) { return (t.nTile == 8 ? 3 : 2) + (t.variant == 9 || t.variant == 17 ? 1 : 0); }
-bool stream_list_patch(const GemmTuning& t) { return t.variant == 17; }
-// The stream schedule automatic tunings take: v17, or the stream variant ZIPSERV_STREAM_VARIANT names (8, 9 or 17;
-// a measurement aid, so one build can time the schedules end to end).
+int stream_occupancy(const GemmTuning& t) { return (t.nTile == 8 ? 3 : 2) + (t.variant == 9 ? 1 : 0); }
+// The stream schedule automatic tunings take: v9, or v8 when ZIPSERV_STREAM_VARIANT=8 (a measurement aid: candidate
+// schedules are A/B-timed end to end through this switch on one build; dev/NOTES.md lists the ones tried).
 int default_stream_variant() {
   static const int v = [] {
     const char* e = getenv("ZIPSERV_STREAM_VARIANT");
-    const int x = e ? atoi(e) : 17;
-    return x == 8 || x == 9 || x == 17 ? x : 17;
+    return e && atoi(e) == 8 ? 8 : 9;
   }();
   return v;
 }
@@ -725,7 +722,7 @@ cudaError_t zipgemm_tuned(const TcaTbeDeviceMatrix& w, const float* x, int N, fl
   if (!resolve(w.rows, w.cols, N, t, &rt)) return cudaErrorInvalidValue;
   if (is_stream(rt))
     return stream::launch(&w, nullptr, w.rows, w.cols, x, N, y, ldy, outOffset, bias, accumulate, rt.nTile, rt.splitK,
-                          stream_occupancy(rt), stream_list_patch(rt), s);
+                          stream_occupancy(rt), s);
   if (is_wide(rt))
     return wide::launch(&w, nullptr, w.rows, w.cols, x, N, y, ldy, outOffset, bias, accumulate, rt.nTile, rt.splitK,
                         rt.variant, s);
@@ -748,7 +745,7 @@ cudaError_t dense_gemm_tuned(const uint16_t* w, int M, int K, const float* x, in
   if (!resolve(M, K, N, t, &rt)) return cudaErrorInvalidValue;
   if (is_stream(rt))
     return stream::launch(nullptr, w, M, K, x, N, y, ldy, outOffset, bias, accumulate, rt.nTile, rt.splitK,
-                          stream_occupancy(rt), stream_list_patch(rt), s);
+                          stream_occupancy(rt), s);
   if (is_wide(rt))
     return wide::launch(nullptr, w, M, K, x, N, y, ldy, outOffset, bias, accumulate, rt.nTile, rt.splitK, rt.variant, s);
   GemmParams p = base_params(N, y, ldy, outOffset, bias, accumulate);

@@ -76,9 +76,7 @@ __device__ __forceinline__ void convert_x(uint32_t (&bf)[4][NF][2], const float 
     }
 }
 
-// kListPatch (v17): outliers patched through a per-warp list (patch_band_list) where a band allows it; v9 patches
-// each lane's outliers in rounds of load, OR and store (patch_band).
-template <bool kZip, int NF, int kMinBlocks, bool kListPatch>
+template <bool kZip, int NF, int kMinBlocks>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Params p) {
   constexpr int NT = NF * 8;
   __shared__ __align__(128) uint8_t scratchAll[kWarps * kScratch];
@@ -94,8 +92,6 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
   const size_t rowTile = size_t(band) * kt;
 
   const uint32_t scratch = smem_u32(scratchAll + warp * kScratch);
-  // v17's outlier list (33 u16) in the warp's epilogue area, which the loop does not use.
-  const uint32_t list = smem_u32(part + warp * NT * kPartStride);
   // ldmatrix.x4: lanes 8i..8i+7 address rows of small tile 4s+i; chunk = row ^ (tile & 3) = row ^ i.
   const uint32_t aLane = uint32_t(lane >> 3) * 128 + ((uint32_t((lane & 7) ^ (lane >> 3))) << 4);
 
@@ -167,13 +163,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
         for (int r = 0; r < 4; r++) sts128(rowBase + ((uint32_t((4 * h + r) ^ (t & 3))) << 4), ring[mt].rows[r]);
       }
       if (more) load_band(ring[mt], p, ptr, mt);  // slot mt is free again: band mt of the next tile
-      if constexpr (kZip) {
-        const bool inRegsBand = (inRegs >> mt) & 1u;
-        if (kListPatch && inRegsBand && ((inRegs >> (4 + mt)) & 1u))  // warp-uniform: <= 32 outliers, all in registers
-          patch_band_list(om, seg, k[mt], scratch, rowBase, list, lane);
-        else
-          patch_band(om, seg, p, k[mt], inRegsBand, rowBase, lane);
-      }
+      if constexpr (kZip) patch_band(om, seg, p, k[mt], (inRegs >> mt) & 1u, rowBase, lane);
       __syncwarp();
 #pragma unroll
       for (int s = 0; s < 4; s++) {
@@ -223,18 +213,16 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
   asm volatile("barrier.cluster.arrive.relaxed.aligned;\n\tbarrier.cluster.wait.aligned;\n" ::: "memory");
 }
 
-template <bool kZip, int NF, int kMinBlocks, bool kListPatch>
+template <bool kZip, int NF, int kMinBlocks>
 cudaError_t launch_kernel(const Params& p, cudaStream_t s) {
-  // The dense twin has no outliers: one kernel serves v9 and v17.
-  return launch_clustered(stream_kernel<kZip, NF, kMinBlocks, kZip && kListPatch>, p, s);
+  return launch_clustered(stream_kernel<kZip, NF, kMinBlocks>, p, s);
 }
 
-// Co-resident clusters of `split` CTAs of the zip kernel (the dense twin follows the zip schedule; v9 and v17 have
-// the same register cap and shared memory, so v9's count serves both).
+// Co-resident clusters of `split` CTAs of the zip kernel (the dense twin follows the zip schedule).
 template <int NF, int kMinBlocks>
 int max_clusters(int split) {
   static int cached[kMaxSplit + 1] = {};
-  if (!cached[split]) cached[split] = active_clusters(stream_kernel<true, NF, kMinBlocks, false>, split, kMinBlocks);
+  if (!cached[split]) cached[split] = active_clusters(stream_kernel<true, NF, kMinBlocks>, split, kMinBlocks);
   return cached[split];
 }
 
@@ -248,10 +236,10 @@ int token_tile(int N, int requested) {
 
 namespace {
 // Kernel instantiation by token tile and occupancy target (resident CTAs per SM the registers are capped for).
-template <bool kZip, bool kListPatch>
+template <bool kZip>
 cudaError_t launch_occ(const Params& p, int nt, int occ, cudaStream_t s) {
-  if (nt == 8) return occ >= 4 ? launch_kernel<kZip, 1, 4, kListPatch>(p, s) : launch_kernel<kZip, 1, 3, kListPatch>(p, s);
-  return occ >= 3 ? launch_kernel<kZip, 2, 3, kListPatch>(p, s) : launch_kernel<kZip, 2, 2, kListPatch>(p, s);
+  if (nt == 8) return occ >= 4 ? launch_kernel<kZip, 1, 4>(p, s) : launch_kernel<kZip, 1, 3>(p, s);
+  return occ >= 3 ? launch_kernel<kZip, 2, 3>(p, s) : launch_kernel<kZip, 2, 2>(p, s);
 }
 int clusters_fit(int nt, int occ, int split) {
   if (nt == 8) return occ >= 4 ? max_clusters<1, 4>(split) : max_clusters<1, 3>(split);
@@ -273,12 +261,11 @@ int default_split(int M, int K, int N, int nTile, int occ) {
 
 cudaError_t launch(const TcaTbeDeviceMatrix* w, const uint16_t* dense, int M, int K, const float* x, int N, float* y,
                    int ldy, int outOffset, const float* bias, bool accumulate, int nTile, int splitK, int occ,
-                   bool listPatch, cudaStream_t s) {
+                   cudaStream_t s) {
   if (const cudaError_t e = check_launch(w, dense, M, K, x, N, y, ldy, outOffset, splitK); e != cudaSuccess) return e;
   const int nt = token_tile(N, nTile);
   const Params p = make_params(w, dense, M, K, x, N, y, ldy, outOffset, bias, accumulate, splitK, nt);
-  if (!w) return launch_occ<false, false>(p, nt, occ, s);
-  return listPatch ? launch_occ<true, true>(p, nt, occ, s) : launch_occ<true, false>(p, nt, occ, s);
+  return w ? launch_occ<true>(p, nt, occ, s) : launch_occ<false>(p, nt, occ, s);
 }
 
 }  // namespace zipserv::gemm::stream

@@ -17,10 +17,10 @@ int token_tile(int N, int requested);
  *  occ: resident CTAs per SM the kernel's registers are capped for (v8: 3 at nTile 8, 2 at 16; v9: one more). */
 int default_split(int M, int K, int N, int nTile, int occ);
 /** Launches the fused kernel (w) or, when w is null, its dense twin on `dense` [M, K]; the other arguments as
- *  zipgemm() takes them; nTile 8 or 16, splitK 1..8; listPatch: v17's outlier patch (same bits as v9's). */
+ *  zipgemm() takes them; nTile 8 or 16, splitK 1..8. */
 cudaError_t launch(const TcaTbeDeviceMatrix* w, const uint16_t* dense, int M, int K, const float* x, int N, float* y,
                    int ldy, int outOffset, const float* bias, bool accumulate, int nTile, int splitK, int occ,
-                   bool listPatch, cudaStream_t s);
+                   cudaStream_t s);
 
 }  // namespace zipserv::gemm::stream
 

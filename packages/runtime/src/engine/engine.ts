@@ -31,7 +31,9 @@ export interface EngineOptions {
   backendOptions?: Record<string, unknown>;
   /** Default 'zipgemm'. */
   weights?: WeightMode;
-  /** zipgemm mode: 'auto' lets the backend pick decompress+vendor for large token counts. Default 'zipgemm'. */
+  /** 'auto' (default): prefill chunks over 64 rows run their matmuls as vendor GEMMs (on decompressed weights in
+   *  zipgemm mode, on the BF16 weights in dense mode), decode on the fused kernels; 'zipgemm': the fused kernels
+   *  (ZipGEMM, or its dense twin in dense mode) at every step size. */
   zipgemmPath?: 'zipgemm' | 'auto';
   onProgress?: (p: LoadProgress) => void;
   /** Most sequences decoded together. Default 8. */

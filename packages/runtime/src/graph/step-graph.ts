@@ -166,7 +166,7 @@ export function buildStepNodes(model: DeviceModel, kv: PagedKvCache, b: BucketBu
     x,
     weight,
     out,
-    path: model.pathFor(weight),
+    path: model.pathFor(weight, x.shape[0]!),
     ...(extra.outOffset ? { outOffset: extra.outOffset } : {}),
     ...(extra.bias ? { bias: extra.bias } : {}),
     ...(extra.accumulate ? { accumulate: true } : {}),

@@ -83,14 +83,23 @@ export interface DeviceModel {
   finalNorm: DeviceTensor; // [D] f32
   layers: LayerWeights[];
   stats: WeightLoadStats;
-  /** The matmul path for a weight under this model's mode. */
-  pathFor(weight: DeviceWeight): WeightPath;
+  /** The matmul path for a weight under this model's mode, for `rows` activation rows (a step's token rows, or
+   *  its sequence count for the LM head). */
+  pathFor(weight: DeviceWeight, rows: number): WeightPath;
   free(): void;
 }
 
+/** Above this many activation rows a matmul is a large GEMM: the fused kernels (which stream and decode the weights
+ *  once per 64-row chunk on CUDA) lose to one decompression pass plus the vendor GEMM (backend-cuda's
+ *  choose_gemm_path, dev/NOTES.md: 4096x4096 at 128 rows 60 vs 42 us on the H100). zipgemm and dense mode switch
+ *  at the same size, so their results stay bit-identical (the same vendor GEMM on the same BF16 weights). */
+export const LARGE_STEP_ROWS = 64;
+
 export interface LoadOptions {
   mode: WeightMode;
-  /** zipgemm mode: path for compressed weights ('auto' lets the backend pick decompress+vendor for large N). */
+  /** 'auto' (default): matmuls over more than LARGE_STEP_ROWS rows (prefill chunks) run as vendor GEMMs, on
+   *  decompressed weights in zipgemm mode and on the BF16 weights in dense mode, where the backend has those
+   *  paths; smaller ones (decode) on the fused kernels. 'zipgemm': the fused kernels at every size. */
   zipgemmPath?: 'zipgemm' | 'auto';
   encoderThreads?: number;
   onProgress?: (p: LoadProgress) => void;
@@ -104,10 +113,10 @@ export async function loadDeviceModel(
 ): Promise<DeviceModel> {
   const started = performance.now();
   const { mode } = options;
-  const zipgemmPath = options.zipgemmPath ?? 'zipgemm';
+  const largeStepsOnVendor = (options.zipgemmPath ?? 'auto') === 'auto';
   const paths = backend.capabilities.weightPaths;
-  const needPath: WeightPath = mode === 'zipgemm' ? zipgemmPath : mode;
-  if (needPath !== 'auto' && !paths.includes(needPath)) {
+  const needPath = mode;
+  if (!paths.includes(needPath)) {
     throw new Error(`backend '${backend.name}' does not support weight path '${needPath}' (it has: ${paths.join(', ')})`);
   }
   // A matrix that would not shrink stays raw in zipgemm mode, read by the dense twin; a backend
@@ -284,10 +293,11 @@ export async function loadDeviceModel(
     finalNorm: vec(FINAL_NORM),
     layers,
     stats,
-    pathFor(weight: DeviceWeight): WeightPath {
+    pathFor(weight: DeviceWeight, rows: number): WeightPath {
       if (mode === 'vendor') return 'vendor';
-      if (mode === 'dense' || weight.storage === 'raw') return 'dense';
-      return zipgemmPath;
+      const large = largeStepsOnVendor && rows > LARGE_STEP_ROWS;
+      if (mode === 'dense' || weight.storage === 'raw') return large && paths.includes('vendor') ? 'vendor' : 'dense';
+      return large && paths.includes('decompress+vendor') ? 'decompress+vendor' : 'zipgemm';
     },
     free() {
       if (freed) return;

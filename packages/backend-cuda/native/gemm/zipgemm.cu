@@ -560,20 +560,17 @@ int resident_nt(const Schedule& sc, int stages) {
 // A grid under 2 CTAs per SM even at the largest split (v5 measurements: such CTAs are consume-bound).
 bool thin_grid(int M, long long chunks) { return (long long)((M + 63) / 64) * chunks * kMaxSplitK < 2LL * sm_count(); }
 
-bool is_stream(const GemmTuning& t) { return t.variant == 8 || t.variant == 9 || t.variant == 18; }
+bool is_stream(const GemmTuning& t) { return t.variant == 8 || t.variant == 9; }
 bool is_wide(const GemmTuning& t) { return t.variant == 10 || t.variant == 11; }
 
 // Stream schedules: v8 caps registers for 3 resident CTAs per SM at nTile 8 (2 at 16), v9 for one more.
-// v18 = v9 with each band's mma one band behind its decode (zipgemm_stream.cu, kPipe).
-int stream_occupancy(const GemmTuning& t) { return (t.nTile == 8 ? 3 : 2) + (t.variant == 9 || t.variant == 18 ? 1 : 0); }
-bool stream_pipe(const GemmTuning& t) { return t.variant == 18; }
-// The stream schedule automatic tunings take: v9, or the stream variant ZIPSERV_STREAM_VARIANT names (8 or 18; a
-// measurement aid: candidate schedules are A/B-timed end to end through it on one build; dev/NOTES.md lists them).
+int stream_occupancy(const GemmTuning& t) { return (t.nTile == 8 ? 3 : 2) + (t.variant == 9 ? 1 : 0); }
+// The stream schedule automatic tunings take: v9, or v8 when ZIPSERV_STREAM_VARIANT=8 (a measurement aid: candidate
+// schedules are A/B-timed end to end through this switch on one build; dev/NOTES.md lists the ones tried).
 int default_stream_variant() {
   static const int v = [] {
     const char* e = getenv("ZIPSERV_STREAM_VARIANT");
-    const int x = e ? atoi(e) : 9;
-    return x == 8 || x == 18 ? x : 9;
+    return e && atoi(e) == 8 ? 8 : 9;
   }();
   return v;
 }
@@ -593,7 +590,7 @@ bool resolve(int M, int K, int N, const GemmTuning& in, GemmTuning* out) {
   }
   if (is_stream(t)) {  // stream schedule (zipgemm_stream.cu): no ring, no stages
     t.nTile = stream::token_tile(N, t.nTile);
-    if (t.splitK == 0) t.splitK = stream::default_split(M, K, N, t.nTile, stream_occupancy(t), stream_pipe(t));
+    if (t.splitK == 0) t.splitK = stream::default_split(M, K, N, t.nTile, stream_occupancy(t));
     t.splitK = std::max(1, std::min(t.splitK, kMaxSplitK));
     t.stages = 0;
     *out = t;
@@ -725,7 +722,7 @@ cudaError_t zipgemm_tuned(const TcaTbeDeviceMatrix& w, const float* x, int N, fl
   if (!resolve(w.rows, w.cols, N, t, &rt)) return cudaErrorInvalidValue;
   if (is_stream(rt))
     return stream::launch(&w, nullptr, w.rows, w.cols, x, N, y, ldy, outOffset, bias, accumulate, rt.nTile, rt.splitK,
-                          stream_occupancy(rt), stream_pipe(rt), s);
+                          stream_occupancy(rt), s);
   if (is_wide(rt))
     return wide::launch(&w, nullptr, w.rows, w.cols, x, N, y, ldy, outOffset, bias, accumulate, rt.nTile, rt.splitK,
                         rt.variant, s);
@@ -748,7 +745,7 @@ cudaError_t dense_gemm_tuned(const uint16_t* w, int M, int K, const float* x, in
   if (!resolve(M, K, N, t, &rt)) return cudaErrorInvalidValue;
   if (is_stream(rt))
     return stream::launch(nullptr, w, M, K, x, N, y, ldy, outOffset, bias, accumulate, rt.nTile, rt.splitK,
-                          stream_occupancy(rt), stream_pipe(rt), s);
+                          stream_occupancy(rt), s);
   if (is_wide(rt))
     return wide::launch(nullptr, w, M, K, x, N, y, ldy, outOffset, bias, accumulate, rt.nTile, rt.splitK, rt.variant, s);
   GemmParams p = base_params(N, y, ldy, outOffset, bias, accumulate);

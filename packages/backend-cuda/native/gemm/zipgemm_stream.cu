@@ -76,14 +76,10 @@ __device__ __forceinline__ void convert_x(uint32_t (&bf)[4][NF][2], const float 
     }
 }
 
-// kPipe (v18): two band buffers per warp, and band mt's ldmatrix + mma placed after band mt+1's decode, so the four
-// dependent HMMAs of a band issue among the next band's independent decode instructions instead of stalling the
-// warp in turn (in-order issue); v9 multiplies each band right after its patch. Same per-accumulator order: same bits.
-template <bool kZip, int NF, int kMinBlocks, bool kPipe>
+template <bool kZip, int NF, int kMinBlocks>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Params p) {
   constexpr int NT = NF * 8;
-  constexpr int kScratchBytes = kPipe ? 2 * kScratch : kScratch;
-  __shared__ __align__(128) uint8_t scratchAll[kWarps * kScratchBytes];
+  __shared__ __align__(128) uint8_t scratchAll[kWarps * kScratch];
   __shared__ __align__(16) float part[kWarps * NT * kPartStride];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int S = p.splitK;
@@ -95,7 +91,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
   const int k0 = int((long long)c * kt / C), k1 = int((long long)(c + 1) * kt / C);
   const size_t rowTile = size_t(band) * kt;
 
-  const uint32_t scratch = smem_u32(scratchAll + warp * kScratchBytes);
+  const uint32_t scratch = smem_u32(scratchAll + warp * kScratch);
   // ldmatrix.x4: lanes 8i..8i+7 address rows of small tile 4s+i; chunk = row ^ (tile & 3) = row ^ i.
   const uint32_t aLane = uint32_t(lane >> 3) * 128 + ((uint32_t((lane & 7) ^ (lane >> 3))) << 4);
 
@@ -157,40 +153,27 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
     }
     uint32_t k[4] = {0, 0, 0, 0}, inRegs = 0;
     if constexpr (kZip) inRegs = tile_ranks(ring, k, lane);
-    // Band mt's 16 x 64 weights from the scratch band at `base` into the accumulators (k slices in order).
-    auto mma_band = [&](int mt, uint32_t base) {
+#pragma unroll
+    for (int mt = 0; mt < 4; mt++) {
+      uint32_t om = 0;
+      if constexpr (kZip) {
+        decode_band(ring[mt], p, rowBase, lane, om);
+      } else {
+#pragma unroll
+        for (int r = 0; r < 4; r++) sts128(rowBase + ((uint32_t((4 * h + r) ^ (t & 3))) << 4), ring[mt].rows[r]);
+      }
+      if (more) load_band(ring[mt], p, ptr, mt);  // slot mt is free again: band mt of the next tile
+      if constexpr (kZip) patch_band(om, seg, p, k[mt], (inRegs >> mt) & 1u, rowBase, lane);
+      __syncwarp();
 #pragma unroll
       for (int s = 0; s < 4; s++) {
         uint32_t a0, a1, a2, a3;
-        ldmatrix_x4(a0, a1, a2, a3, base + uint32_t(s) * 512 + aLane);
+        ldmatrix_x4(a0, a1, a2, a3, scratch + uint32_t(s) * 512 + aLane);
 #pragma unroll
         for (int f = 0; f < NF; f++) mma_bf16(acc[mt][f], a0, a1, a2, a3, bf[s][f][0], bf[s][f][1]);
       }
-    };
-#pragma unroll
-    for (int mt = 0; mt < 4; mt++) {
-      const uint32_t buf = kPipe ? uint32_t(mt & 1) * kScratch : 0u;
-      uint32_t om = 0;
-      if constexpr (kZip) {
-        decode_band(ring[mt], p, rowBase + buf, lane, om);
-      } else {
-#pragma unroll
-        for (int r = 0; r < 4; r++) sts128(rowBase + buf + ((uint32_t((4 * h + r) ^ (t & 3))) << 4), ring[mt].rows[r]);
-      }
-      if (more) load_band(ring[mt], p, ptr, mt);  // slot mt is free again: band mt of the next tile
-      // v18: the previous band (other buffer, patched and synced in the last step) multiplies here.
-      if constexpr (kPipe) {
-        if (mt > 0) mma_band(mt - 1, scratch + uint32_t((mt - 1) & 1) * kScratch);
-      }
-      if constexpr (kZip) patch_band(om, seg, p, k[mt], (inRegs >> mt) & 1u, rowBase + buf, lane);
-      __syncwarp();
-      if constexpr (!kPipe) {
-        mma_band(mt, scratch);
-        __syncwarp();  // the next band overwrites the scratch
-      }
+      __syncwarp();  // the next band overwrites the scratch
     }
-    // v18: the last band (buffer 1); the next tile's first decode writes buffer 0, last read before the sync above.
-    if constexpr (kPipe) mma_band(3, scratch + kScratch);
     if constexpr (kZip) seg = segNext;
     ptr.next();
   }
@@ -230,16 +213,16 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) stream_kernel(const Para
   asm volatile("barrier.cluster.arrive.relaxed.aligned;\n\tbarrier.cluster.wait.aligned;\n" ::: "memory");
 }
 
-template <bool kZip, int NF, int kMinBlocks, bool kPipe>
+template <bool kZip, int NF, int kMinBlocks>
 cudaError_t launch_kernel(const Params& p, cudaStream_t s) {
-  return launch_clustered(stream_kernel<kZip, NF, kMinBlocks, kPipe>, p, s);
+  return launch_clustered(stream_kernel<kZip, NF, kMinBlocks>, p, s);
 }
 
 // Co-resident clusters of `split` CTAs of the zip kernel (the dense twin follows the zip schedule).
-template <int NF, int kMinBlocks, bool kPipe>
+template <int NF, int kMinBlocks>
 int max_clusters(int split) {
   static int cached[kMaxSplit + 1] = {};
-  if (!cached[split]) cached[split] = active_clusters(stream_kernel<true, NF, kMinBlocks, kPipe>, split, kMinBlocks);
+  if (!cached[split]) cached[split] = active_clusters(stream_kernel<true, NF, kMinBlocks>, split, kMinBlocks);
   return cached[split];
 }
 
@@ -253,19 +236,18 @@ int token_tile(int N, int requested) {
 
 namespace {
 // Kernel instantiation by token tile and occupancy target (resident CTAs per SM the registers are capped for).
-template <bool kZip, bool kPipe>
+template <bool kZip>
 cudaError_t launch_occ(const Params& p, int nt, int occ, cudaStream_t s) {
-  if (nt == 8) return occ >= 4 ? launch_kernel<kZip, 1, 4, kPipe>(p, s) : launch_kernel<kZip, 1, 3, kPipe>(p, s);
-  return occ >= 3 ? launch_kernel<kZip, 2, 3, kPipe>(p, s) : launch_kernel<kZip, 2, 2, kPipe>(p, s);
+  if (nt == 8) return occ >= 4 ? launch_kernel<kZip, 1, 4>(p, s) : launch_kernel<kZip, 1, 3>(p, s);
+  return occ >= 3 ? launch_kernel<kZip, 2, 3>(p, s) : launch_kernel<kZip, 2, 2>(p, s);
 }
-template <bool kPipe>
 int clusters_fit(int nt, int occ, int split) {
-  if (nt == 8) return occ >= 4 ? max_clusters<1, 4, kPipe>(split) : max_clusters<1, 3, kPipe>(split);
-  return occ >= 3 ? max_clusters<2, 3, kPipe>(split) : max_clusters<2, 2, kPipe>(split);
+  if (nt == 8) return occ >= 4 ? max_clusters<1, 4>(split) : max_clusters<1, 3>(split);
+  return occ >= 3 ? max_clusters<2, 3>(split) : max_clusters<2, 2>(split);
 }
 }  // namespace
 
-int default_split(int M, int K, int N, int nTile, int occ, bool pipe) {
+int default_split(int M, int K, int N, int nTile, int occ) {
   const int nt = token_tile(N, nTile);
   const long long bands = (M + 63) / 64, kt = (K + 63) / 64, chunks = (N + nt - 1) / nt;
   const long long clusters = bands * chunks;
@@ -274,19 +256,16 @@ int default_split(int M, int K, int N, int nTile, int occ, bool pipe) {
   // Llama shapes (dev/NOTES.md, v9): it picks the measured best split, or one within 4% of it, on each.
   // Ties go to the smaller split. Keep >= 2 K tiles per warp (the register ring is one tile deep).
   const int maxSplit = int(std::max<long long>(1, std::min<long long>(kMaxSplit, kt / (2 * kWarps))));
-  return cheapest_split(clusters, kt, kWarps, 1.0, maxSplit, [&](int sp) {
-    return pipe ? clusters_fit<true>(nt, occ, sp) : clusters_fit<false>(nt, occ, sp);
-  });
+  return cheapest_split(clusters, kt, kWarps, 1.0, maxSplit, [&](int sp) { return clusters_fit(nt, occ, sp); });
 }
 
 cudaError_t launch(const TcaTbeDeviceMatrix* w, const uint16_t* dense, int M, int K, const float* x, int N, float* y,
                    int ldy, int outOffset, const float* bias, bool accumulate, int nTile, int splitK, int occ,
-                   bool pipe, cudaStream_t s) {
+                   cudaStream_t s) {
   if (const cudaError_t e = check_launch(w, dense, M, K, x, N, y, ldy, outOffset, splitK); e != cudaSuccess) return e;
   const int nt = token_tile(N, nTile);
   const Params p = make_params(w, dense, M, K, x, N, y, ldy, outOffset, bias, accumulate, splitK, nt);
-  if (pipe) return w ? launch_occ<true, true>(p, nt, occ, s) : launch_occ<false, true>(p, nt, occ, s);
-  return w ? launch_occ<true, false>(p, nt, occ, s) : launch_occ<false, false>(p, nt, occ, s);
+  return w ? launch_occ<true>(p, nt, occ, s) : launch_occ<false>(p, nt, occ, s);
 }
 
 }  // namespace zipserv::gemm::stream

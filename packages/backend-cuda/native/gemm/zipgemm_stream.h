@@ -14,14 +14,13 @@ namespace zipserv::gemm::stream {
 /** Token tile (8 or 16) for N and a requested tile (0: automatic). */
 int token_tile(int N, int requested);
 /** Split-K (cluster size, 1..8) the schedule uses when none is requested; identical for zip and dense.
- *  occ: resident CTAs per SM the kernel's registers are capped for (v8: 3 at nTile 8, 2 at 16; v9, v18: one more);
- *  pipe: v18 (band mma one band behind the decode, two band buffers per warp). */
-int default_split(int M, int K, int N, int nTile, int occ, bool pipe);
+ *  occ: resident CTAs per SM the kernel's registers are capped for (v8: 3 at nTile 8, 2 at 16; v9: one more). */
+int default_split(int M, int K, int N, int nTile, int occ);
 /** Launches the fused kernel (w) or, when w is null, its dense twin on `dense` [M, K]; the other arguments as
  *  zipgemm() takes them; nTile 8 or 16, splitK 1..8. */
 cudaError_t launch(const TcaTbeDeviceMatrix* w, const uint16_t* dense, int M, int K, const float* x, int N, float* y,
                    int ldy, int outOffset, const float* bias, bool accumulate, int nTile, int splitK, int occ,
-                   bool pipe, cudaStream_t s);
+                   cudaStream_t s);
 
 }  // namespace zipserv::gemm::stream
 

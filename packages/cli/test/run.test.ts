@@ -52,5 +52,20 @@ describe('zipserv run', () => {
     expect(badId.stderr).toMatch(/9999 is outside the vocabulary/);
     const badBackend = await cli('run', FIXTURE, '--backend', 'nosuch');
     expect(badBackend.stderr).toMatch(/backend 'nosuch'/);
+    const badWhere = await cli('run', FIXTURE, '--backend', 'ref', '--prefill-matmuls', 'gpu');
+    expect(badWhere.code).not.toBe(0);
+    expect(badWhere.stderr).toMatch(/--prefill-matmuls/);
+  });
+
+  it('--prefill-matmuls fused and vendor give the same tokens for a prompt longer than 64 tokens', async () => {
+    const ids = Array.from({ length: 80 }, (_, i) => String(1 + (i % 60))).join(',');
+    const runWith = async (where: string) => {
+      const r = await cli('run', FIXTURE, '--prompt-ids', ids, '-n', '4', '--temperature', '0', '--backend', 'ref', '--prefill-matmuls', where, '--json');
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).tokens as number[];
+    };
+    const vendor = await runWith('vendor');
+    expect(vendor.length).toBe(4);
+    expect(await runWith('fused')).toEqual(vendor);
   });
 });

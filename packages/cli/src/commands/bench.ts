@@ -5,7 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { type E2EBenchReport, runE2EBench } from '@zipserv/runtime';
-import { parseIntArg, registerInstalledBackends } from './run.js';
+import { parseIntArg, prefillMatmulsOption, registerInstalledBackends, zipgemmPathFor } from './run.js';
 
 const parsePositiveList = (name: string) => (v: string): number[] => {
   const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
@@ -28,6 +28,7 @@ interface E2EOptions {
   gen: number;
   weights: Array<'zipgemm' | 'dense' | 'vendor'>;
   maxStepTokens?: number;
+  prefillMatmuls: 'vendor' | 'fused';
   json?: string;
 }
 
@@ -78,6 +79,7 @@ export function register(program: Command): void {
     .option('--gen <n>', 'tokens generated per sequence', parseIntArg('--gen', 2), 256)
     .option('--weights <list>', 'weight modes to compare', parseModes, ['zipgemm', 'dense', 'vendor'])
     .option('--max-step-tokens <n>', 'largest step (prefill chunk) in tokens', parseIntArg('--max-step-tokens', 1))
+    .addOption(prefillMatmulsOption())
     .option('--json <file>', 'also write the full report as JSON')
     .addHelpText(
       'after',
@@ -96,6 +98,7 @@ Examples:
         promptLen: o.promptLen,
         gen: o.gen,
         ...(o.maxStepTokens ? { maxStepTokens: o.maxStepTokens } : {}),
+        zipgemmPath: zipgemmPathFor(o.prefillMatmuls),
         log: (line) => process.stderr.write(`${line}\n`),
       });
       process.stdout.write(`${formatE2ETable(report)}\n`);

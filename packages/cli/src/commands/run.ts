@@ -76,7 +76,23 @@ export function addGenerationOptions(cmd: Command): Command {
     .addOption(new Option('--backend <name>', 'backend: auto, cuda, webgpu, ref or an installed @zipserv/backend-<name>').default('auto'))
     .addOption(new Option('--weights <mode>', 'weight path: zipgemm (compressed), dense or vendor (plain BF16)').choices(['zipgemm', 'dense', 'vendor']).default('zipgemm'))
     .option('--max-context <n>', 'longest sequence (prompt + output)', parseIntArg('--max-context', 1))
-    .option('--kv-block-size <n>', 'tokens per KV-cache block', parseIntArg('--kv-block-size', 1));
+    .option('--kv-block-size <n>', 'tokens per KV-cache block', parseIntArg('--kv-block-size', 1))
+    .addOption(prefillMatmulsOption());
+}
+
+/** --prefill-matmuls: where prefill steps over 64 rows run their matmuls (the engine's zipgemmPath). */
+export function prefillMatmulsOption(): Option {
+  return new Option(
+    '--prefill-matmuls <where>',
+    'prefill steps over 64 rows: vendor (decompress + vendor GEMM in zipgemm mode, vendor GEMM in dense mode) or fused (ZipGEMM / its dense twin at every size)',
+  )
+    .choices(['vendor', 'fused'])
+    .default('vendor');
+}
+
+/** The engine's zipgemmPath for a --prefill-matmuls value. */
+export function zipgemmPathFor(where: 'vendor' | 'fused'): 'auto' | 'zipgemm' {
+  return where === 'fused' ? 'zipgemm' : 'auto';
 }
 
 export interface GenerationCliOptions {
@@ -92,6 +108,7 @@ export interface GenerationCliOptions {
   weights: 'zipgemm' | 'dense' | 'vendor';
   maxContext?: number;
   kvBlockSize?: number;
+  prefillMatmuls: 'vendor' | 'fused';
 }
 
 export function samplingFrom(o: GenerationCliOptions): Omit<GenerateRequest, 'prompt' | 'promptIds'> {
@@ -118,6 +135,7 @@ export async function openEngine(model: string, o: GenerationCliOptions, extra: 
     maxBatch: 1,
     ...(o.maxContext ? { maxContext: o.maxContext } : {}),
     ...(o.kvBlockSize ? { kvBlockSize: o.kvBlockSize } : {}),
+    zipgemmPath: zipgemmPathFor(o.prefillMatmuls),
     onProgress: tty ? (p) => process.stderr.write(`\rloading ${p.done}/${p.total} tensors (${(p.bytes / 2 ** 20).toFixed(1)} MiB)\x1b[K`) : undefined,
     ...extra,
   });

@@ -15,6 +15,9 @@ export interface E2EBenchOptions {
   seed?: number;
   /** Largest step (prefill chunk). Default: room for every prompt of the largest batch, at most 4096. */
   maxStepTokens?: number;
+  /** Engine option zipgemmPath: 'auto' (default; prefill steps over 64 rows on vendor GEMMs) or 'zipgemm' (the
+   *  fused kernels at every step size). */
+  zipgemmPath?: EngineOptions['zipgemmPath'];
   log?: (line: string) => void;
 }
 
@@ -87,6 +90,7 @@ export async function runE2EBench(options: E2EBenchOptions): Promise<E2EBenchRep
         maxBatch,
         maxContext: promptLen + gen,
         maxStepTokens: options.maxStepTokens ?? Math.min(4096, maxBatch * promptLen),
+        ...(options.zipgemmPath ? { zipgemmPath: options.zipgemmPath } : {}),
       });
     } catch (err) {
       const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;

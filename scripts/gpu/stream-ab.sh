@@ -19,7 +19,7 @@ timeout "${ZS_TIMEOUT:-240}" $bin --shapes "${ZS_SHAPES:-llama3-8b,llama3-70b}" 
 echo "timing rc=$?"
 grep -E "^device|copy|FAIL" "$OUT/stream-ab.log" | head -8
 awk '/^  variant [0-9]+ \(/{v=$2; z[v]=$(NF-4)+0; vs[v]=1}
-     /^ *[0-9]+x[0-9]+ +[0-9]+ /{n=$2; cb=$5; for (v in vs) {s[v" "n]+=log(cb/z[v]); c[v" "n]++; a[v]+=log(cb/z[v]); ac[v]++}
+     /^ *[0-9]+x[0-9]+ +[0-9]+ / && !seen[$1" "$2]++ {n=$2; cb=$5; for (v in vs) {s[v" "n]+=log(cb/z[v]); c[v" "n]++; a[v]+=log(cb/z[v]); ac[v]++}
        printf "%-12s N=%-3s cuBLAS %7.1f us |", $1, n, cb; for (v in vs) printf " v%s %7.1f", v, z[v]; printf "\n"}
      END{for (k in s) printf "geomean cuBLAS/zip %s: %.3f\n", k, exp(s[k]/c[k]); for (v in a) printf "geomean cuBLAS/zip v%s all: %.3f\n", v, exp(a[v]/ac[v])}' \
   "$OUT/stream-ab.log" | sort

@@ -1,7 +1,9 @@
 # ncu on the GPU host: the ZipGEMM stream kernel and cuBLAS's kernel on 28672x4096 at N = 1 (speed of light,
 # occupancy, warp states, instruction counts, memory), one launch each, reports in $OUT/ncu-*.txt and a summary
-# on stdout. Needs the harness (packages/backend-cuda/dev/build.sh -> .carry/gemm); device tool carry [".carry/gemm"].
+# on stdout. Needs the harness (packages/backend-cuda/dev/build.sh -> .carry/gemm, or packed in .carry/gemmx); device
+# tool carry [".carry/gemm"] or [".carry/gemmx"].
 # Results of 2026-11-28 (H200): bench/results/ncu-h200-*.txt.
+bash "$(dirname "$0")/unpack-harness.sh"
 bin=.carry/gemm/zipgemm_bench
 S="--section SpeedOfLight --section Occupancy --section WarpStateStats --section InstructionStats --section MemoryWorkloadAnalysis --section LaunchStats"
 for k in stream_kernel nvjet; do

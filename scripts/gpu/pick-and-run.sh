@@ -3,16 +3,13 @@
 # both timed in the same binary), then the committed session steps (scripts/gpu/cuda-session.sh, ZS_STEPS, default
 # "1 2 3 5") with the faster of the two as the automatic schedule (ZIPSERV_STREAM_VARIANT), so the kernel benchmark
 # and the end-to-end numbers come from the schedule that won. Carry [".carry/gpu", ".carry/gemmx"] (the harness as
-# .carry/gemmx/zipgemm_bench.xz, unpacked here into .carry/gemm).
+# packages/backend-cuda/dev/build.sh packs it; scripts/gpu/unpack-harness.sh).
 # ZS_BASE (default 9) and ZS_CANDIDATE (default 8): the two variants (ZIPSERV_STREAM_VARIANT must accept the winner).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/.gpu-out}
-mkdir -p "$OUT" .carry/gemm
-if [[ -f .carry/gemmx/zipgemm_bench.xz ]]; then
-  xz -dc .carry/gemmx/zipgemm_bench.xz > .carry/gemm/zipgemm_bench && chmod +x .carry/gemm/zipgemm_bench
-  cp .carry/gemmx/GIT_SHA .carry/gemm/
-fi
+mkdir -p "$OUT"
+bash scripts/gpu/unpack-harness.sh
 base=${ZS_BASE:-9} cand=${ZS_CANDIDATE:-8}
 ZS_VARIANTS="$base $cand" ZS_CHECK=$cand ZS_TIMEOUT=${ZS_AB_TIMEOUT:-200} OUT=$OUT bash scripts/gpu/stream-ab.sh | grep -E "correctness|rc=|FAIL|all:"
 grep -E "variant geomean" "$OUT/stream-ab.log"

@@ -3,8 +3,9 @@
 # the correctness suite of each variant in ZS_CHECK (default: those of ZS_VARIANTS, default "8 9"), then every variant
 # in ZS_VARIANTS timed beside the default
 # schedule and cuBLAS in each case (--variants) on the Llama 8B/70B shapes at N 1-16, and per variant and N the
-# geomean of cuBLAS time / variant time. Device tool: carry [".carry/gemm"]. Output under $OUT.
+# geomean of cuBLAS time / variant time. Device tool: carry [".carry/gemm"] or [".carry/gemmx"]. Output under $OUT.
 set -uo pipefail
+bash "$(dirname "$0")/unpack-harness.sh"
 OUT=${OUT:-/tmp}
 bin=.carry/gemm/zipgemm_bench
 variants="${ZS_VARIANTS:-8 9}"

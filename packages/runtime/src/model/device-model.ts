@@ -115,9 +115,8 @@ export async function loadDeviceModel(
   const { mode } = options;
   const largeStepsOnVendor = (options.zipgemmPath ?? 'auto') === 'auto';
   const paths = backend.capabilities.weightPaths;
-  const needPath = mode;
-  if (!paths.includes(needPath)) {
-    throw new Error(`backend '${backend.name}' does not support weight path '${needPath}' (it has: ${paths.join(', ')})`);
+  if (!paths.includes(mode)) {
+    throw new Error(`backend '${backend.name}' does not support weight path '${mode}' (it has: ${paths.join(', ')})`);
   }
   // A matrix that would not shrink stays raw in zipgemm mode, read by the dense twin; a backend
   // without that path gets it compressed anyway (valid, only larger).
